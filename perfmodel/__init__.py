@@ -1,0 +1,1 @@
+"""perfmodel: a discrete-event performance model of Linux zswap."""

@@ -1,0 +1,210 @@
+"""Hardware profile schema: one YAML file describes one machine."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from perfmodel.config.base import CpuList, Dist, Size, StrictModel
+
+# Page content classes that a compressor's size model covers. Zero-filled pages
+# never reach a compressor on any kernel (same-filled check or zeromap), so
+# "zero" is a scenario class only.
+CONTENT_CLASSES = ("same_filled", "text", "binary", "incompressible")
+
+# Crypto API names the kernel accepts for zswap.compressor.
+KNOWN_COMPRESSORS = (
+    "lzo",
+    "lzo-rle",
+    "lz4",
+    "lz4hc",
+    "zstd",
+    "deflate",
+    "842",
+    "deflate-iaa",
+    "842-nx",
+)
+
+
+class CPUSpec(StrictModel):
+    model: str
+    sockets: int = Field(ge=1, le=64)
+    cores_per_socket: int = Field(ge=1, le=1024)
+    threads_per_core: int = Field(ge=1, le=8)
+    clock_ghz: float = Field(gt=0, le=10)
+
+    @property
+    def n_cpus(self) -> int:
+        return self.sockets * self.cores_per_socket * self.threads_per_core
+
+
+class NodeSpec(StrictModel):
+    id: int = Field(ge=0)
+    memory: Size
+    cpus: CpuList
+
+    @field_validator("memory")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("node memory must be > 0")
+        return v
+
+
+Matrix = list[list[float]]
+
+
+class NumaSpec(StrictModel):
+    nodes: list[NodeSpec] = Field(min_length=1)
+    # ACPI SLIT distances as in /sys/devices/system/node/node*/distance.
+    distances: list[list[int]]
+    # Idle load latency (ns) and read bandwidth (MB/s) from CPU node (row) to memory node (column).
+    latency_ns: Matrix
+    bandwidth_mbps: Matrix
+
+    @model_validator(mode="after")
+    def _shape(self) -> NumaSpec:
+        n = len(self.nodes)
+        ids = [nd.id for nd in self.nodes]
+        if sorted(ids) != list(range(n)):
+            raise ValueError(f"node ids must be 0..{n - 1}, each once; got {ids}")
+        for name in ("distances", "latency_ns", "bandwidth_mbps"):
+            m = getattr(self, name)
+            if len(m) != n or any(len(row) != n for row in m):
+                shape = f"{len(m)}x{'/'.join(str(len(r)) for r in m)}"
+                raise ValueError(f"{name} must be a {n}x{n} matrix for {n} nodes, got {shape}")
+            if any(v <= 0 for row in m for v in row):
+                raise ValueError(f"{name} entries must be > 0")
+        for i in range(n):
+            if self.distances[i][i] != 10:
+                raise ValueError(f"distances[{i}][{i}] must be 10 (local), got {self.distances[i][i]}")
+        seen: dict[int, int] = {}
+        for nd in self.nodes:
+            for c in nd.cpus:
+                if c in seen:
+                    raise ValueError(f"CPU {c} is in node {seen[c]} and node {nd.id}")
+                seen[c] = nd.id
+        return self
+
+
+class MemorySpec(StrictModel):
+    page_size: int = 4096
+    # Single-core streaming bandwidth: the cost of touching or copying a page.
+    core_bandwidth_mbps: float = Field(gt=0)
+
+    @field_validator("page_size")
+    @classmethod
+    def _pow2(cls, v: int) -> int:
+        if v < 4096 or v & (v - 1):
+            raise ValueError(f"page_size must be a power of two >= 4096, got {v}")
+        return v
+
+
+class CompressorSpec(StrictModel):
+    # cpu: runs on the reclaiming/faulting CPU. offload: an accelerator with its own engines.
+    engine: Literal["cpu", "offload"] = "cpu"
+    engines: int = Field(default=1, ge=1)
+    compress_ns: dict[str, float]
+    decompress_ns: dict[str, float]
+    # Compressed length in bytes per content class; above page_size the
+    # compressor fails (kernel dst buffer is one page).
+    size_bytes: dict[str, Dist]
+
+    @model_validator(mode="after")
+    def _classes(self) -> CompressorSpec:
+        for field in ("compress_ns", "decompress_ns", "size_bytes"):
+            d = getattr(self, field)
+            for k in d:
+                if k not in CONTENT_CLASSES:
+                    raise ValueError(
+                        f"{field}: unknown content class '{k}'; known: {', '.join(CONTENT_CLASSES)}"
+                    )
+            missing = [c for c in CONTENT_CLASSES if c not in d]
+            if missing:
+                raise ValueError(f"{field}: missing content class(es) {', '.join(missing)}")
+        for field in ("compress_ns", "decompress_ns"):
+            for k, v in getattr(self, field).items():
+                if not v > 0:
+                    raise ValueError(f"{field}.{k} must be > 0, got {v}")
+        return self
+
+
+class HddSpec(StrictModel):
+    rpm: float = Field(gt=0)
+    track_to_track_ms: float = Field(gt=0)
+    avg_seek_ms: float = Field(gt=0)
+    full_stroke_ms: float = Field(gt=0)
+    transfer_mbps: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> HddSpec:
+        if not self.track_to_track_ms <= self.avg_seek_ms <= self.full_stroke_ms:
+            raise ValueError("need track_to_track_ms <= avg_seek_ms <= full_stroke_ms")
+        return self
+
+
+class SwapDeviceSpec(StrictModel):
+    kind: Literal["nvme", "sata_ssd", "hdd"]
+    capacity: Size
+    # Device service time per 4 KiB request, excluding queueing.
+    read_latency_us: Dist | None = None
+    write_latency_us: Dist | None = None
+    read_bandwidth_mbps: float = Field(gt=0)
+    write_bandwidth_mbps: float = Field(gt=0)
+    read_iops: float | None = Field(default=None, gt=0)
+    write_iops: float | None = Field(default=None, gt=0)
+    # Requests served at once: NVMe internal parallelism, NCQ depth, 1 for a disk head.
+    parallelism: int = Field(ge=1, le=4096)
+    hdd: HddSpec | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> SwapDeviceSpec:
+        if self.capacity <= 0:
+            raise ValueError("capacity must be > 0")
+        if self.kind == "hdd":
+            if self.hdd is None:
+                raise ValueError("kind hdd needs an 'hdd' section (rpm, seek times, transfer rate)")
+        else:
+            if self.hdd is not None:
+                raise ValueError(f"an 'hdd' section does not apply to kind {self.kind}")
+            if self.read_latency_us is None or self.write_latency_us is None:
+                raise ValueError(f"kind {self.kind} needs read_latency_us and write_latency_us")
+        return self
+
+
+class HardwareProfile(StrictModel):
+    name: str
+    description: str = ""
+    cpu: CPUSpec
+    numa: NumaSpec
+    memory: MemorySpec
+    compressors: dict[str, CompressorSpec] = Field(min_length=1)
+    swap_devices: dict[str, SwapDeviceSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HardwareProfile:
+        for name in self.compressors:
+            if name not in KNOWN_COMPRESSORS:
+                raise ValueError(
+                    f"compressors: unknown compressor '{name}'; known: {', '.join(KNOWN_COMPRESSORS)}"
+                )
+        n = self.cpu.n_cpus
+        in_nodes = sorted(c for nd in self.numa.nodes for c in nd.cpus)
+        if in_nodes != list(range(n)):
+            missing = sorted(set(range(n)) - set(in_nodes))
+            extra = sorted(set(in_nodes) - set(range(n)))
+            parts = []
+            if missing:
+                parts.append(f"CPUs {missing[:8]} are in no node")
+            if extra:
+                parts.append(f"CPUs {extra[:8]} do not exist ({n} CPUs)")
+            raise ValueError("numa.nodes: " + "; ".join(parts))
+        return self
+
+    @property
+    def total_memory(self) -> int:
+        return sum(nd.memory for nd in self.numa.nodes)
+
+    def node_of_cpu(self) -> dict[int, int]:
+        return {c: nd.id for nd in self.numa.nodes for c in nd.cpus}

@@ -1,0 +1,1 @@
+"""Physical parts: CPUs, NUMA nodes, compressors, swap devices."""

@@ -1,0 +1,1 @@
+"""Kernel mechanisms: zswap, zpool allocators, reclaim, LRU, swap slots."""

@@ -1,0 +1,1 @@
+"""Run records and comparison with measured kernel runs."""

@@ -1,0 +1,1 @@
+"""Workload processes, access patterns and page content."""
