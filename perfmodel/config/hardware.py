@@ -173,6 +173,22 @@ class SwapDeviceSpec(StrictModel):
         return self
 
 
+class KernelCostsSpec(StrictModel):
+    """CPU cost of kernel work that is not compression, per event.
+
+    The defaults are assumptions of the right order for a 2-3 GHz core; a
+    profile measured on its host should override them.
+    """
+
+    # Trap, page-table update and swap-cache lookup of one fault.
+    fault_ns: float = Field(default=1000.0, gt=0)
+    # Isolating, rmap-walking, unmapping and TLB-flushing one scanned page.
+    reclaim_ns_per_page: float = Field(default=1500.0, gt=0)
+    # zswap bookkeeping beyond compression: entry slab, xarray, list_lru.
+    zswap_store_ns: float = Field(default=500.0, gt=0)
+    zswap_load_ns: float = Field(default=300.0, gt=0)
+
+
 class HardwareProfile(StrictModel):
     name: str
     description: str = ""
@@ -181,6 +197,7 @@ class HardwareProfile(StrictModel):
     memory: MemorySpec
     compressors: dict[str, CompressorSpec] = Field(min_length=1)
     swap_devices: dict[str, SwapDeviceSpec] = Field(min_length=1)
+    kernel_costs: KernelCostsSpec = KernelCostsSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> HardwareProfile:

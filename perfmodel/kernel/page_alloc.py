@@ -1,0 +1,123 @@
+"""Page frames per node, zone watermarks and the allocator's fallback order."""
+
+from __future__ import annotations
+
+import math
+
+import simpy
+
+from perfmodel.hw.numa import Topology
+
+
+def default_min_free_kbytes(lowmem_kbytes: int) -> int:
+    """init_per_zone_wmark_min(): int_sqrt(lowmem_kbytes * 16), clamped to [128, 262144]."""
+    return max(128, min(262144, math.isqrt(lowmem_kbytes * 16)))
+
+
+class NodeMem:
+    __slots__ = ("id", "managed", "free", "wmark_min", "wmark_low", "wmark_high", "kswapd_wake")
+
+    def __init__(self, nid: int, managed: int) -> None:
+        self.id = nid
+        self.managed = managed
+        self.free = managed
+        self.wmark_min = 0
+        self.wmark_low = 0
+        self.wmark_high = 0
+        self.kswapd_wake: simpy.Event | None = None
+
+
+class PageAllocator:
+    """Frames only; the LRU and reclaim live elsewhere.
+
+    Fast path takes a page from the first node in fallback order above its low
+    watermark, the slow path accepts the min watermark after waking kswapd;
+    below that the caller must reclaim (__alloc_pages_slowpath).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        topo: Topology,
+        managed_pages: list[int],
+        page_size: int,
+        min_free_kbytes: int | None,
+        watermark_scale_factor: int,
+    ) -> None:
+        self.env = env
+        self.topo = topo
+        self.nodes = [NodeMem(i, m) for i, m in enumerate(managed_pages)]
+        total = sum(managed_pages)
+        mfk = min_free_kbytes
+        if mfk is None:
+            mfk = default_min_free_kbytes(total * page_size // 1024)
+        min_pages_total = mfk * 1024 // page_size
+        for nd in self.nodes:
+            # __setup_per_zone_wmarks(): min split by managed share; the gap to low and
+            # high is max(min/4, managed * watermark_scale_factor / 10000).
+            nd.wmark_min = min_pages_total * nd.managed // max(1, total)
+            gap = max(nd.wmark_min // 4, nd.managed * watermark_scale_factor // 10000)
+            nd.wmark_low = nd.wmark_min + gap
+            nd.wmark_high = nd.wmark_min + 2 * gap
+        self.kswapd_wakeups = 0
+        # Fired when pages under writeback complete, for throttled reclaimers.
+        self.freed_event = env.event()
+
+    def wake_kswapd(self, nid: int) -> None:
+        ev = self.nodes[nid].kswapd_wake
+        if ev is not None and not ev.triggered:
+            ev.succeed()
+            self.kswapd_wakeups += 1
+
+    def alloc(self, preferred: int) -> int:
+        """Node of the page taken, or -1 when every node is at its min watermark."""
+        order = self.topo.fallback[preferred]
+        nodes = self.nodes
+        for nid in order:
+            nd = nodes[nid]
+            if nd.free > nd.wmark_low:
+                nd.free -= 1
+                if nd.free <= nd.wmark_low:
+                    self.wake_kswapd(nid)
+                return nid
+        for nid in order:
+            self.wake_kswapd(nid)
+        for nid in order:
+            nd = nodes[nid]
+            if nd.free > nd.wmark_min:
+                nd.free -= 1
+                return nid
+        return -1
+
+    def alloc_memalloc(self, preferred: int) -> int:
+        """PF_MEMALLOC context (reclaim itself): watermarks do not apply."""
+        for nid in self.topo.fallback[preferred]:
+            nd = self.nodes[nid]
+            if nd.free > 0:
+                nd.free -= 1
+                if nd.free <= nd.wmark_low:
+                    self.wake_kswapd(nid)
+                return nid
+        return -1
+
+    def take(self, nid: int, n: int) -> bool:
+        """n frames from one node, ignoring watermarks (zsmalloc under PF_MEMALLOC)."""
+        nd = self.nodes[nid]
+        if nd.free < n:
+            return False
+        nd.free -= n
+        if nd.free <= nd.wmark_low:
+            self.wake_kswapd(nid)
+        return True
+
+    def free(self, nid: int, n: int = 1) -> None:
+        self.nodes[nid].free += n
+
+    def signal_freed(self) -> None:
+        ev = self.freed_event
+        self.freed_event = self.env.event()
+        ev.succeed()
+
+    def below_high(self, nid: int) -> bool:
+        nd = self.nodes[nid]
+        return nd.free < nd.wmark_high

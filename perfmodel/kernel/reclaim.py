@@ -1,0 +1,300 @@
+"""Page reclaim (mm/vmscan.c): kswapd per node, direct reclaim, memcg reclaim, pageout.
+
+pageout() follows shrink_folio_list() for an anon page: a clean swap-cache
+page is dropped; otherwise it gets a swap slot (add_to_swap) and goes through
+swap_writepage(): zeromap (6.11+), zswap_store(), then the block device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from perfmodel.errors import SimulationError
+from perfmodel.hw.compressor import ZERO
+from perfmodel.hw.cpu import CPU, least_loaded
+from perfmodel.kernel.counters import Counters
+from perfmodel.kernel.era import KernelEra
+from perfmodel.kernel.lru import NodeLRU
+from perfmodel.kernel.memcg import Memcg
+from perfmodel.kernel.page_alloc import PageAllocator
+from perfmodel.kernel.pages import (
+    NO_BACKING,
+    WRITEBACK,
+    ZEROMAP,
+    ZSWAP,
+    PageTable,
+)
+from perfmodel.kernel.sched import Task
+from perfmodel.kernel.swap_io import SwapIO
+from perfmodel.kernel.swap_slots import SwapSlots
+from perfmodel.kernel.zswap import Zswap
+
+SWAP_CLUSTER_MAX = 32
+# Throttled reclaimers sleep until writeback completes, at most HZ/10.
+THROTTLE_S = 0.1
+
+FREED, KEPT, UNDER_WRITEBACK = 0, 1, 2
+
+
+class Reclaim:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        era: KernelEra,
+        pt: PageTable,
+        lrus: list[NodeLRU],
+        alloc: PageAllocator,
+        memcg: Memcg,
+        zswap: Zswap,
+        slots: SwapSlots,
+        swapio: SwapIO,
+        counters: Counters,
+        cpus: list[CPU],
+        node_cpus: dict[int, list[int]],
+        reclaim_s_per_page: float,
+        zero_check_s: float,
+    ) -> None:
+        self.env = env
+        self.era = era
+        self.pt = pt
+        self.lrus = lrus
+        self.alloc = alloc
+        self.memcg = memcg
+        self.zswap = zswap
+        self.slots = slots
+        self.swapio = swapio
+        self.c = counters
+        self.cpus = cpus
+        self.node_cpus = node_cpus
+        self.reclaim_s = reclaim_s_per_page
+        self.zero_check_s = zero_check_s
+        self._state = memoryview(pt.state)
+        self._node = memoryview(pt.node)
+        self._ref = memoryview(pt.referenced)
+        self._pgref = memoryview(pt.pgref)
+        self._dirty = memoryview(pt.dirty)
+        self._backing = memoryview(pt.backing)
+        self._slot = memoryview(pt.slot)
+        self._content = memoryview(pt.content)
+        self.kswapd_runs = 0
+        for nid in range(len(lrus)):
+            env.process(self._kswapd(nid))
+
+    # ----- one page -----
+    def pageout(self, page: int, cpu_id: int, cpu_node: int, now: float) -> tuple[int, float]:
+        """(FREED / KEPT / UNDER_WRITEBACK, CPU seconds)."""
+        node = self._node[page]
+        backing = self._backing[page]
+        if not self._dirty[page] and backing != NO_BACKING:
+            # Clean swap-cache page: its copy in zswap, on disk or in the zeromap survives.
+            self._state[page] = backing
+            self._backing[page] = NO_BACKING
+            self._free_frame(node)
+            return FREED, 0.0
+        slot = self._slot[page]
+        if slot < 0:
+            slot = self.slots.alloc(cpu_id, page)
+            if slot < 0:
+                return KEPT, 0.0  # swap full: the page is activated
+            self._slot[page] = slot
+        cost = 0.0
+        if self.era.zeromap:
+            cost += self.zero_check_s if self._content[page] == ZERO else 2e-8
+            if self._content[page] == ZERO:
+                self._state[page] = ZEROMAP
+                self._dirty[page] = False
+                self.c.swpout_zero += 1
+                self._free_frame(node)
+                return FREED, cost
+        ok, scost = self.zswap.store(page, cpu_node, now + cost)
+        cost += scost
+        if ok:
+            self._state[page] = ZSWAP
+            self._dirty[page] = False
+            self._free_frame(node)
+            return FREED, cost
+        if not self.memcg.zswap_writeback and self.zswap.enabled:
+            return KEPT, cost  # memory.zswap.writeback=0: rejected pages stay in RAM
+        self._state[page] = WRITEBACK
+        self._dirty[page] = False
+        return UNDER_WRITEBACK, cost
+
+    def _free_frame(self, nid: int) -> None:
+        self.alloc.free(nid)
+        self.memcg.pages -= 1
+
+    # ----- a batch from one node's LRU -----
+    def shrink_node(
+        self, nid: int, nr_to_reclaim: int, cpu: CPU, now: float, kswapd: bool
+    ) -> tuple[int, int, float]:
+        """(reclaimed, scanned, CPU seconds)."""
+        lru = self.lrus[nid]
+        ref = self._ref
+        pgref = self._pgref
+        c = self.c
+        reclaimed = 0
+        scanned = 0
+        cost = 0.0
+        wb_pages: list[int] = []
+        wb_nodes: list[int] = []
+        # The kernel lowers the scan priority until it has reclaimed enough, so one
+        # call may go once around the whole list (twice, counting second chances).
+        limit = 2 * lru.size + SWAP_CLUSTER_MAX
+        while reclaimed < nr_to_reclaim and scanned < limit:
+            if lru.inactive_is_low():
+                self._shrink_active(lru)
+            page = lru.pop_inactive()
+            if page < 0:
+                if lru.nr_active:
+                    self._shrink_active(lru)
+                    continue
+                break
+            scanned += 1
+            cost += self.reclaim_s
+            if ref[page]:
+                # folio_check_references(): a first reference keeps the page on the
+                # inactive list; a second one activates it.
+                ref[page] = False
+                if pgref[page]:
+                    pgref[page] = False
+                    lru.add_active(page)
+                    c.pgactivate += 1
+                else:
+                    pgref[page] = True
+                    lru.add_inactive(page)
+                continue
+            pgref[page] = False
+            res, pcost = self.pageout(page, cpu.id, cpu.node, now + cost)
+            cost += pcost
+            if res == FREED:
+                reclaimed += 1
+            elif res == UNDER_WRITEBACK:
+                wb_pages.append(page)
+                wb_nodes.append(self._node[page])
+            else:
+                lru.add_active(page)
+                c.pgactivate += 1
+        self.swapio.write(wb_pages, wb_nodes)
+        if kswapd:
+            c.pgscan_kswapd += scanned
+            c.pgsteal_kswapd += reclaimed
+        else:
+            c.pgscan_direct += scanned
+            c.pgsteal_direct += reclaimed
+        if scanned:
+            # shrink_slab(): the zswap shrinker (NUMA aware) and zsmalloc's compaction.
+            cost += self.zswap.shrinker_scan(nid, cpu.node, now + cost)
+            cost += self.zswap.zs_shrinker(self.zero_check_s)
+        return reclaimed, scanned, cost
+
+    def _shrink_active(self, lru: NodeLRU) -> None:
+        """shrink_active_list(): anon pages are deactivated whatever their references."""
+        ref = self._ref
+        for _ in range(SWAP_CLUSTER_MAX):
+            page = lru.pop_active()
+            if page < 0:
+                break
+            ref[page] = False
+            lru.add_inactive(page)
+            self.c.pgdeactivate += 1
+
+    # ----- kswapd -----
+    def _kswapd(self, nid: int) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        nd = self.alloc.nodes[nid]
+        mine = [self.cpus[i] for i in self.node_cpus[nid]]
+        while True:
+            nd.kswapd_wake = env.event()
+            yield nd.kswapd_wake
+            self.kswapd_runs += 1
+            task = Task(env, f"kswapd{nid}", least_loaded(mine))
+            yield from task.acquire()
+            idle_rounds = 0
+            while nd.free < nd.wmark_high:
+                rec, scanned, cost = self.shrink_node(nid, SWAP_CLUSTER_MAX, task.cpu, task.now, True)
+                task.pending += cost
+                if rec == 0:
+                    if scanned == 0 and not self.swapio.inflight:
+                        break  # nothing left to reclaim on this node
+                    idle_rounds += 1
+                    if idle_rounds > 50:
+                        break
+                    yield from task.block(
+                        self.alloc.freed_event | env.timeout(THROTTLE_S)  # type: ignore[operator]
+                    )
+                    continue
+                idle_rounds = 0
+                yield from task.maybe_yield_cpu()
+            yield from task.flush()
+            task.release()
+
+    # ----- allocation slow path with direct reclaim and the memcg charge -----
+    def alloc_page(self, task: Task, preferred: int) -> Generator[simpy.Event, Any, int]:
+        """A frame for a user page, charged to the memcg; reclaims or throttles as needed."""
+        alloc = self.alloc
+        stalls = 0
+        while True:
+            nid = alloc.alloc(preferred)
+            if nid >= 0:
+                break
+            self.c.allocstall += 1
+            rec = 0
+            for n in alloc.topo.fallback[preferred]:
+                r, _, cost = self.shrink_node(n, SWAP_CLUSTER_MAX, task.cpu, task.now, False)
+                task.pending += cost
+                rec += r
+                if rec >= SWAP_CLUSTER_MAX:
+                    break
+            if rec == 0:
+                stalls = yield from self._throttle(task, stalls, "the page allocator")
+        self.memcg.pages += 1
+        if self.memcg.over_max(0):
+            yield from self.memcg_reclaim(task, self.memcg.usage - self.memcg.max)
+        return nid
+
+    def memcg_reclaim(self, task: Task, nr: int) -> Generator[simpy.Event, Any, None]:
+        """try_to_free_mem_cgroup_pages() until usage is back under memory.max."""
+        stalls = 0
+        nn = len(self.lrus)
+        start = task.node
+        while self.memcg.over_max(0):
+            rec = 0
+            for k in range(nn):
+                n = (start + k) % nn
+                r, _, cost = self.shrink_node(n, max(SWAP_CLUSTER_MAX, nr), task.cpu, task.now, False)
+                task.pending += cost
+                rec += r
+            if rec == 0:
+                stalls = yield from self._throttle(task, stalls, "memory.max")
+
+    def high_reclaim(self, task: Task) -> Generator[simpy.Event, Any, None]:
+        """mem_cgroup_handle_over_high(): reclaim the excess on return to user space."""
+        nn = len(self.lrus)
+        tries = 0
+        while self.memcg.over_high() and tries < 4:
+            excess = self.memcg.usage - self.memcg.high
+            rec = 0
+            for k in range(nn):
+                r, _, cost = self.shrink_node(
+                    (task.node + k) % nn, max(SWAP_CLUSTER_MAX, excess), task.cpu, task.now, False
+                )
+                task.pending += cost
+                rec += r
+            tries += 1
+            if rec == 0:
+                yield from task.block(self.alloc.freed_event | self.env.timeout(THROTTLE_S))  # type: ignore[operator]
+
+    def _throttle(self, task: Task, stalls: int, who: str) -> Generator[simpy.Event, Any, int]:
+        """reclaim_throttle(): wait for writeback, or declare OOM when nothing is in flight."""
+        if not self.swapio.inflight:
+            stalls += 1
+            if stalls > 20:
+                raise SimulationError(
+                    f"out of memory: {who} cannot reclaim anything (swap full or "
+                    f"memory.zswap.writeback=0 with a full pool); the kernel would OOM-kill"
+                )
+        yield from task.block(self.alloc.freed_event | self.env.timeout(THROTTLE_S))  # type: ignore[operator]
+        return stalls

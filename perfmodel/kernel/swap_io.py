@@ -1,0 +1,112 @@
+"""Swap I/O: plugged, merged writes of reclaimed pages and synchronous swap-in reads."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from perfmodel.hw.swapdev import SwapDevice
+from perfmodel.kernel.counters import Counters
+from perfmodel.kernel.memcg import Memcg
+from perfmodel.kernel.page_alloc import PageAllocator
+from perfmodel.kernel.pages import DISK, RESIDENT, WRITEBACK, PageTable
+
+
+class SwapIO:
+    """Frames of pages under write-out belong to the I/O until it completes.
+
+    A fault on a page under writeback takes the frame back (swap-cache hit);
+    an exiting process leaves its frames to be freed by the completion.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        dev: SwapDevice,
+        pt: PageTable,
+        alloc: PageAllocator,
+        memcg: Memcg,
+        counters: Counters,
+    ) -> None:
+        self.env = env
+        self.dev = dev
+        self.pt = pt
+        self.alloc = alloc
+        self.memcg = memcg
+        self.c = counters
+        self._state = memoryview(pt.state)
+        self._slot = memoryview(pt.slot)
+        self._gen = 0
+        # page -> (gen, node) while the frame is owned by an in-flight write
+        self.inflight: dict[int, tuple[int, int]] = {}
+        self.orphans: dict[tuple[int, int], int] = {}
+        self.write_latencies: list[float] = []
+        self.read_latencies: list[float] = []
+
+    def write(self, pages: list[int], nodes: list[int]) -> None:
+        """Submit async writes for pages already in WRITEBACK state.
+
+        Sorted by slot and merged into contiguous runs, as a blk plug would.
+        """
+        if not pages:
+            return
+        slot = self._slot
+        order = sorted(range(len(pages)), key=lambda i: slot[pages[i]])
+        self.c.pswpout += len(pages)
+        run: list[tuple[int, int, int]] = []
+        prev = -2
+        for i in order:
+            p = pages[i]
+            s = slot[p]
+            if run and s != prev + 1:
+                self.env.process(self._write_run(run))
+                run = []
+            self._gen += 1
+            self.inflight[p] = (self._gen, nodes[i])
+            run.append((p, self._gen, nodes[i]))
+            prev = s
+        if run:
+            self.env.process(self._write_run(run))
+
+    def _write_run(self, run: list[tuple[int, int, int]]) -> Generator[simpy.Event, Any, None]:
+        first = self._slot[run[0][0]]
+        lat = yield from self.dev.io("write", first, len(run))
+        self.write_latencies.append(lat)
+        state = self._state
+        freed = 0
+        for p, gen, nid in run:
+            cur = self.inflight.get(p)
+            if cur is not None and cur[0] == gen:
+                del self.inflight[p]
+                if state[p] == WRITEBACK:
+                    state[p] = DISK
+                self.alloc.free(nid)
+                self.memcg.pages -= 1
+                freed += 1
+            elif (p, gen) in self.orphans:
+                self.alloc.free(self.orphans.pop((p, gen)))
+                self.memcg.pages -= 1
+                freed += 1
+        if freed:
+            self.alloc.signal_freed()
+
+    def rescue(self, page: int) -> int:
+        """A fault found the page under writeback: it keeps its frame. Returns the node."""
+        _, nid = self.inflight.pop(page)
+        self._state[page] = RESIDENT
+        return nid
+
+    def orphan(self, page: int) -> None:
+        """The owner exited while the write was in flight."""
+        gen, nid = self.inflight.pop(page)
+        self.orphans[(page, gen)] = nid
+
+    def read(self, slot: int, npages: int) -> Generator[simpy.Event, Any, float]:
+        lat = yield from self.dev.io("read", slot, npages)
+        self.read_latencies.append(lat)
+        return lat
+
+    def read_async(self, slot: int, npages: int) -> None:
+        self.env.process(self.read(slot, npages))

@@ -1,0 +1,111 @@
+"""Assembles one simulated machine from a hardware profile and a scenario."""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from perfmodel.config.hardware import HardwareProfile
+from perfmodel.config.scenario import Scenario
+from perfmodel.hw.compressor import Compressor
+from perfmodel.hw.cpu import CPU
+from perfmodel.hw.numa import Topology
+from perfmodel.hw.swapdev import SwapDevice
+from perfmodel.kernel.counters import Counters
+from perfmodel.kernel.fault import FaultHandler
+from perfmodel.kernel.lru import NodeLRU
+from perfmodel.kernel.memcg import Memcg
+from perfmodel.kernel.page_alloc import PageAllocator
+from perfmodel.kernel.pages import PageTable
+from perfmodel.kernel.reclaim import Reclaim
+from perfmodel.kernel.swap_io import SwapIO
+from perfmodel.kernel.swap_slots import SwapSlots
+from perfmodel.kernel.zpool import make_zpool
+from perfmodel.kernel.zswap import Zswap
+from perfmodel.workload.process import WorkloadProcess
+
+
+def split_by_weight(total: int, weights: list[int]) -> list[int]:
+    """Integer split of total in proportion to weights, remainder to the first parts."""
+    wsum = sum(weights)
+    parts = [total * w // wsum for w in weights]
+    for i in range(total - sum(parts)):
+        parts[i % len(parts)] += 1
+    return parts
+
+
+class Machine:
+    def __init__(self, sc: Scenario, hw: HardwareProfile, seed: int) -> None:
+        self.sc = sc
+        self.hw = hw
+        self.env = env = simpy.Environment()
+        self.era = era = sc.kernel.era
+        ps = hw.memory.page_size
+        self.page_size = ps
+        self.core_bw_mbps = hw.memory.core_bandwidth_mbps
+        self.topo = topo = Topology(hw)
+        self.cpus = [CPU(env, c, topo.cpu_node[c]) for c in range(hw.cpu.n_cpus)]
+        self.counters = counters = Counters()
+        root = np.random.SeedSequence(seed)
+        dev_seed, work_seed = root.spawn(2)
+
+        # Memory: mem= caps what the kernel manages; it is spread over the nodes in
+        # proportion to their size. reserved is held by everything but the workload.
+        node_mem = [nd.memory for nd in sorted(hw.numa.nodes, key=lambda n: n.id)]
+        ram = sc.memory.ram if sc.memory.ram is not None else sum(node_mem)
+        self.totalram_pages = ram // ps
+        node_pages = split_by_weight(self.totalram_pages, node_mem)
+        reserved = split_by_weight(sc.memory.reserved // ps, node_mem)
+        managed = [max(0, a - r) for a, r in zip(node_pages, reserved, strict=True)]
+        self.alloc = alloc = PageAllocator(
+            env, topo, managed, ps, sc.vm.min_free_kbytes, sc.vm.watermark_scale_factor
+        )
+        self.memcg = memcg = Memcg(sc.memory.cgroup, ps)
+
+        # Workload pages: one range per process slot.
+        self.slots_layout: list[tuple[int, int, int]] = []  # (process index, base, npages)
+        base = 0
+        for i, p in enumerate(sc.workload.processes):
+            npg = p.footprint // ps
+            for _ in range(p.count):
+                self.slots_layout.append((i, base, npg))
+                base += npg
+        self.pt = pt = PageTable(base)
+        on_active = memoryview(np.zeros(base, dtype=np.bool_))
+        self.lrus = [NodeLRU(pt, on_active) for _ in range(topo.n)]
+
+        dev_name = sc.swap.device or next(iter(hw.swap_devices))
+        self.dev_name = dev_name
+        dspec = hw.swap_devices[dev_name]
+        swap_bytes = sc.swap.size if sc.swap.size is not None else dspec.capacity
+        self.device = SwapDevice(env, dspec, np.random.default_rng(dev_seed), ps, dev_name)
+        self.slots = SwapSlots(swap_bytes // ps, len(self.cpus), dspec.kind == "hdd")
+        self.swapio = swapio = SwapIO(env, self.device, pt, alloc, memcg, counters)
+
+        self.compressor = Compressor(sc.zswap.compressor, hw.compressors[sc.zswap.compressor])
+        zpool_name = sc.zswap.zpool or era.default_zpool
+        chain = sc.kernel.ZSMALLOC_CHAIN_SIZE or era.zsmalloc_chain_size
+        self.zpool = make_zpool(zpool_name, ps, chain)
+        kc = hw.kernel_costs
+        self.zswap = Zswap(
+            env, sc.zswap, era, pt, self.compressor, self.zpool, alloc, memcg, counters,
+            self.totalram_pages, ps, topo.n, self.cpus, swapio.write,
+            kc.zswap_store_ns * 1e-9, kc.zswap_load_ns * 1e-9,
+        )
+        page_touch_s = ps / (hw.memory.core_bandwidth_mbps * 1e6)
+        self.reclaim = Reclaim(
+            env, era, pt, self.lrus, alloc, memcg, self.zswap, self.slots, swapio, counters,
+            self.cpus, topo.node_cpus, kc.reclaim_ns_per_page * 1e-9, page_touch_s,
+        )
+        self.fault = FaultHandler(
+            env, era, pt, self.lrus, self.reclaim, self.zswap, self.slots, swapio, counters,
+            sc.vm.page_cluster, dspec.kind != "hdd", kc.fault_ns * 1e-9, page_touch_s,
+        )
+
+        all_cpus = list(range(len(self.cpus)))
+        slot_seeds = work_seed.spawn(len(self.slots_layout))
+        self.processes: list[WorkloadProcess] = []
+        for k, (i, b, npg) in enumerate(self.slots_layout):
+            spec = sc.workload.processes[i]
+            cpus = list(spec.cpus) if spec.cpus is not None else all_cpus
+            self.processes.append(WorkloadProcess(self, spec, k, b, npg, cpus, slot_seeds[k]))
