@@ -151,7 +151,7 @@ class Zswap:
             self._queue_shrink_on_fail()
             return False, cost
         cls = self._content[page]
-        if self.same_filled_enabled and (cls == ZERO or cls == SAME_FILLED):
+        if self.same_filled_enabled and cls in (ZERO, SAME_FILLED):
             # Stored as a value: an entry with no pool memory.
             self._insert(page, SAME_FILLED_HANDLE, 0, cpu_node)
             self.same_filled_pages += 1
