@@ -71,7 +71,7 @@ class Machine:
                 self.slots_layout.append((i, base, npg))
                 base += npg
         self.pt = pt = PageTable(base)
-        on_active = memoryview(np.zeros(base, dtype=np.bool_))
+        on_active = np.zeros(base, dtype=np.bool_)
         self.lrus = [NodeLRU(pt, on_active) for _ in range(topo.n)]
 
         dev_name = sc.swap.device or next(iter(hw.swap_devices))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
+import numpy as np
+
 from perfmodel.kernel.pages import PageTable
 
 _SHIFT = 32
@@ -20,15 +22,27 @@ _MASK = (1 << _SHIFT) - 1
 
 
 class NodeLRU:
-    __slots__ = ("inactive", "active", "nr_inactive", "nr_active", "_pt_seq", "_on_active")
+    __slots__ = (
+        "inactive", "active", "nr_inactive", "nr_active", "_seq_np", "_pt_seq", "_on_active_np",
+        "_on_active",
+    )
 
-    def __init__(self, pt: PageTable, on_active: memoryview) -> None:
+    def __init__(self, pt: PageTable, on_active: np.ndarray) -> None:
         self.inactive: deque[int] = deque()
         self.active: deque[int] = deque()
         self.nr_inactive = 0
         self.nr_active = 0
+        self._seq_np = pt.seq
         self._pt_seq = memoryview(pt.seq)
-        self._on_active = on_active
+        self._on_active_np = on_active
+        self._on_active = memoryview(on_active)
+
+    def add_inactive_batch(self, pages: np.ndarray) -> None:
+        """Many new pages at once, in order (a populate fast path)."""
+        entries = (self._seq_np[pages] << _SHIFT) | pages
+        self.inactive.extend(entries.tolist())
+        self._on_active_np[pages] = False
+        self.nr_inactive += len(pages)
 
     def add_inactive(self, page: int) -> None:
         self.inactive.append((self._pt_seq[page] << _SHIFT) | page)

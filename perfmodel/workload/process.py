@@ -209,7 +209,7 @@ class Thread:
                 writes = False
             else:
                 writes = rng.random(n) < write_fraction
-            faults = yield from self._access(pages, writes)
+            faults = yield from self._access(pages, writes, isinstance(pattern, Sequential))
             left -= n
             pr.accesses += n
             self.rec.accesses += n
@@ -220,7 +220,10 @@ class Thread:
                 self.chunk = max(MIN_CHUNK, self.chunk // 2)
         pr.end_s = max(pr.end_s, self.task.now)
 
-    def _access(self, pages: np.ndarray, writes: np.ndarray | bool) -> Generator[simpy.Event, Any, int]:
+    def _access(
+        self, pages: np.ndarray, writes: np.ndarray | bool, distinct: bool
+    ) -> Generator[simpy.Event, Any, int]:
+        """Touch pages in order. distinct: no page repeats in the chunk (sequential)."""
         m = self.m
         pt = m.pt
         state = pt.state
@@ -230,9 +233,29 @@ class Thread:
         i = 0
         faults = 0
         while i < n:
-            rest = pages[i:]
-            nonres = np.flatnonzero(state[rest] != RESIDENT)
+            st = state[pages[i:]]
+            nonres = np.flatnonzero(st != RESIDENT)
             j = i + (int(nonres[0]) if nonres.size else n - i)
+            if distinct and j < n and st[j - i] == UNTOUCHED:
+                # Populate a run of first touches at once while frames are free.
+                k = j - i
+                other = np.flatnonzero(st[k:] != UNTOUCHED)
+                end = k + (int(other[0]) if other.size else len(st) - k)
+                done = fault.populate(task, pages[j : i + end])
+                if done:
+                    run = pages[j : j + done]
+                    if self.single_node:
+                        task.pending += done * float(self.access_s[0])
+                    else:
+                        task.pending += float(self.access_s[pt.node[run]].sum())
+                    faults += 1
+                    # The hits before the run, then continue after it.
+                    if j > i:
+                        self._hits(pages[i:j], writes if isinstance(writes, bool) else writes[i:j])
+                    i = j + done
+                    if task.pending >= SLICE_S:
+                        yield from task.maybe_yield_cpu()
+                    continue
             if j > i:
                 self._hits(pages[i:j], writes if isinstance(writes, bool) else writes[i:j])
                 i = j
