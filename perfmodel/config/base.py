@@ -90,9 +90,13 @@ class Dist(StrictModel):
                 raise ValueError("'median' must be > 0")
             if self.p99 is not None and self.median is not None and self.p99 < self.median:
                 raise ValueError(f"'p99' ({self.p99}) is below 'median' ({self.median})")
-        if self.dist == "uniform" and self.high is not None and self.low is not None:
-            if self.high < self.low:
-                raise ValueError(f"'high' ({self.high}) is below 'low' ({self.low})")
+        if (
+            self.dist == "uniform"
+            and self.high is not None
+            and self.low is not None
+            and self.high < self.low
+        ):
+            raise ValueError(f"'high' ({self.high}) is below 'low' ({self.low})")
         return self
 
     @property
