@@ -68,22 +68,24 @@ class NumaSpec(StrictModel):
         n = len(self.nodes)
         ids = [nd.id for nd in self.nodes]
         if sorted(ids) != list(range(n)):
-            raise ValueError(f"node ids must be 0..{n - 1}, each once; got {ids}")
+            raise ValueError(f"nodes: node ids must be 0..{n - 1}, each once; got {ids}")
         for name in ("distances", "latency_ns", "bandwidth_mbps"):
             m = getattr(self, name)
             if len(m) != n or any(len(row) != n for row in m):
                 shape = f"{len(m)}x{'/'.join(str(len(r)) for r in m)}"
-                raise ValueError(f"{name} must be a {n}x{n} matrix for {n} nodes, got {shape}")
+                raise ValueError(f"{name}: must be a {n}x{n} matrix for {n} nodes, got {shape}")
             if any(v <= 0 for row in m for v in row):
-                raise ValueError(f"{name} entries must be > 0")
+                raise ValueError(f"{name}: entries must be > 0")
         for i in range(n):
             if self.distances[i][i] != 10:
-                raise ValueError(f"distances[{i}][{i}] must be 10 (local), got {self.distances[i][i]}")
+                raise ValueError(
+                    f"distances[{i}][{i}]: must be 10 (local), got {self.distances[i][i]}"
+                )
         seen: dict[int, int] = {}
         for nd in self.nodes:
             for c in nd.cpus:
                 if c in seen:
-                    raise ValueError(f"CPU {c} is in node {seen[c]} and node {nd.id}")
+                    raise ValueError(f"nodes: CPU {c} is in node {seen[c]} and node {nd.id}")
                 seen[c] = nd.id
         return self
 
@@ -204,7 +206,8 @@ class HardwareProfile(StrictModel):
         for name in self.compressors:
             if name not in KNOWN_COMPRESSORS:
                 raise ValueError(
-                    f"compressors: unknown compressor '{name}'; known: {', '.join(KNOWN_COMPRESSORS)}"
+                    f"compressors.{name}: unknown compressor '{name}'; "
+                    f"known: {', '.join(KNOWN_COMPRESSORS)}"
                 )
         n = self.cpu.n_cpus
         in_nodes = sorted(c for nd in self.numa.nodes for c in nd.cpus)

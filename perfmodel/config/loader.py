@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,9 +52,40 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return parse_yaml(text, name)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key_path: str, problem: str) -> None:
+        self.key_path, self.problem = key_path, problem
+
+
+def _find_duplicate(node: yaml.Node | None, path: tuple[Any, ...], seen_nodes: set[int]) -> None:
+    """Raise on the first duplicate mapping key, naming its key path (before construction)."""
+    if node is None or id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key in first:
+                raise _DuplicateKey(
+                    format_loc((*path, key)),
+                    f"duplicate key at line {line} (first at line {first[key]})",
+                )
+            first[key] = line
+            _find_duplicate(value_node, (*path, key), seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _find_duplicate(item, (*path, i), seen_nodes)
+
+
 def parse_yaml(text: str, name: str) -> dict[str, Any]:
     try:
+        _find_duplicate(yaml.compose(text, Loader=yaml.SafeLoader), (), set())
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except _DuplicateKey as e:
+        raise ConfigError(name, e.key_path, e.problem) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -92,6 +124,11 @@ def _problem(err: dict[str, Any]) -> str:
     return msg
 
 
+# A validator's message may start with the key it is about, relative to the
+# section it checks: "numa.nodes: CPUs [1] are in no node".
+_KEY_PREFIX_RE = re.compile(r"^([\w-]+(?:\[\d+\])*(?:\.[\w-]+(?:\[\d+\])*)*): (.+)$", re.DOTALL)
+
+
 def validate(model: type[M], data: dict[str, Any], name: str) -> M:
     try:
         return model.model_validate(data)
@@ -99,7 +136,13 @@ def validate(model: type[M], data: dict[str, Any], name: str) -> M:
         errs = e.errors()
         first = errs[0]
         more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
-        raise ConfigError(name, format_loc(tuple(first["loc"])) or None, _problem(first) + more) from None
+        key_path = format_loc(tuple(first["loc"]))
+        problem = _problem(first)
+        m = _KEY_PREFIX_RE.match(problem) if first.get("type") == "value_error" else None
+        if m:
+            key_path = f"{key_path}.{m.group(1)}" if key_path else m.group(1)
+            problem = m.group(2)
+        raise ConfigError(name, key_path or None, problem + more) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None, name: str) -> dict[str, Any]:

@@ -25,6 +25,8 @@ def parse_size(value: object) -> int:
         return int(value)
     if isinstance(value, str):
         m = _SIZE_RE.match(value)
+        if not m and _SIZE_RE.match(value.strip().removeprefix("-")):
+            raise ValueError(f"size must not be negative, got {value!r}")
         if not m:
             raise ValueError(f"cannot read size {value!r}; write e.g. 512MiB or 4GiB")
         num = float(m.group(1))

@@ -106,6 +106,9 @@ class FaultHandler:
         if state in _SWAPPED:
             self.c.pgmajfault += 1
             yield from self._swapin(task, vma, page, write)
+            while self._state[page] in _SWAPPED:
+                # Reclaimed again while we slept on the read: fault it in again.
+                yield from self._swapin(task, vma, page, write)
             self.fault_latencies.append(task.now - t0)
             return
         # RESIDENT: another thread brought it in meanwhile (or a readahead hit).
@@ -155,6 +158,8 @@ class FaultHandler:
 
     def drop_swap(self, page: int) -> None:
         """A write makes the swap copy stale: free the slot, zswap entry and zeromap bit."""
+        if self._state[page] != RESIDENT:
+            return
         self._dirty[page] = True
         self._backing[page] = NO_BACKING
         slot = self._slot[page]
