@@ -72,6 +72,9 @@ class Zswap:
         nsf = spec.non_same_filled_pages_enabled
         self.non_same_filled_enabled = nsf is None or nsf
         self.shrinker_enabled = era.shrinker_param and bool(spec.shrinker_enabled)
+        # Before 6.5, evictable zpools (zbud, z3fold) carry a zswap_header (the swap
+        # entry, 8 bytes) in front of each object.
+        self.hlen = 8 if era.release < (6, 5) and zpool.name in ("zbud", "z3fold") else 0
         self.stored_pages = 0
         self.same_filled_pages = 0
         self.stored_incompressible_pages = 0
@@ -117,11 +120,16 @@ class Zswap:
     def _check_limits(self) -> bool:
         """zswap_check_limits(): True when the store may proceed."""
         cur = self.zpool.total_pages
-        full = cur >= self.max_pages if self.era.release >= (6, 10) else cur > self.max_pages
+        new = self.era.release >= (6, 11)
+        # 6.11+ zswap_check_limits(); before, zswap_is_full() and zswap_can_accept().
+        full = cur >= self.max_pages if new else cur > self.max_pages
         if full:
             self.c.pool_limit_hit += 1
             self.reached_full = True
-        elif self.reached_full and self.era.hysteresis and cur <= self.accept_pages or self.reached_full and not self.era.hysteresis:
+        elif self.reached_full and (
+            not self.era.hysteresis
+            or (cur <= self.accept_pages if new else cur < self.accept_pages)
+        ):
             self.reached_full = False
         return not self.reached_full
 
@@ -174,7 +182,7 @@ class Zswap:
                 return False, cost
         pool_nid = self._node[page] if self.era.zsmalloc_on_page_node else cpu_node
         before = self.zpool.node_pages(pool_nid)
-        handle = self.zpool.malloc(dlen, pool_nid)
+        handle = self.zpool.malloc(dlen + self.hlen, pool_nid)
         if handle < 0:
             if handle == -28:  # -ENOSPC: too big for the allocator
                 c.reject_compress_poor += 1
@@ -224,7 +232,7 @@ class Zswap:
         else:
             nid = self._znid[page]
             before = self.zpool.node_pages(nid)
-            self.memcg.zswap_bytes -= self.zpool.object_bytes(handle)
+            self.memcg.zswap_bytes -= self.zpool.object_bytes(handle) - self.hlen
             self.zpool.free(handle)
             shrunk = before - self.zpool.node_pages(nid)
             if shrunk:
