@@ -108,4 +108,13 @@ class Machine:
         for k, (i, b, npg) in enumerate(self.slots_layout):
             spec = sc.workload.processes[i]
             cpus = list(spec.cpus) if spec.cpus is not None else all_cpus
+            pt.proc[b : b + npg] = k
             self.processes.append(WorkloadProcess(self, spec, k, b, npg, cpus, slot_seeds[k]))
+        proc_of = memoryview(pt.proc)
+        vmas = [p.vma for p in self.processes]
+
+        def vma_policy(page: int, node: int) -> tuple[int, tuple[int, ...] | None, bool]:
+            vma = vmas[proc_of[page]]
+            return vma.policy.target(node, page - vma.start)
+
+        self.zswap.vma_policy = vma_policy

@@ -69,6 +69,20 @@ def print_result(r: Result, console: Console | None = None) -> None:
     con.print(lt)
     con.print()
 
+    if len(r.numa["numastat"]) > 1:
+        nt = Table(title="NUMA (numastat, pages)", title_justify="left")
+        nt.add_column("node")
+        names = list(next(iter(r.numa["numastat"].values())))
+        for n in names + ["zswap pool pages", "resident pages"]:
+            nt.add_column(n, justify="right")
+        for i, (node, st) in enumerate(r.numa["numastat"].items()):
+            nt.add_row(node, *(f"{st[n]:,}" for n in names),
+                       f"{r.numa['pool_pages_per_node'][i]:,}",
+                       f"{r.numa['resident_pages_per_node'][i]:,}")
+        nt.caption = f"cross-node traffic {format_size(r.numa['cross_node_bytes'])}"
+        con.print(nt)
+        con.print()
+
     mem = r.memory
     con.print(_kv_table("memory", {
         "RAM (mem=)": format_size(mem["totalram_bytes"]),

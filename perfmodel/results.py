@@ -42,6 +42,7 @@ class Result:
     timeseries: dict[str, list[float]]
     devices: dict[str, Any]
     cpus: dict[str, Any]
+    numa: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

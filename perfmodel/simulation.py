@@ -93,6 +93,13 @@ def collect(
                   "pgsteal_direct", "allocstall", "pgactivate", "pgdeactivate"):
         vmstat[extra] = int(c[extra])
     vmstat["nr_zspages"] = m.zpool.total_pages if m.zpool.name == "zsmalloc" else 0
+    numa = {
+        "numastat": m.alloc.stat.as_dict(),
+        # Per-node zswap footprint: allocator pages on each node (nr_zspages for zsmalloc).
+        "pool_pages_per_node": [m.zpool.node_pages(n) for n in range(m.topo.n)],
+        "cross_node_bytes": m.alloc.stat.cross_node_bytes,
+        "resident_pages_per_node": [lru.size for lru in m.lrus],
+    }
 
     state = m.pt.state
     counts = {
@@ -216,5 +223,6 @@ def collect(
         timeseries=series,
         devices=devices,
         cpus=cpus,
+        numa=numa,
         config=config,
     )

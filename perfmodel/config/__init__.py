@@ -98,6 +98,15 @@ def check_consistency(sc: Scenario, hw: HardwareProfile, sc_file: str, hw_file: 
                     f"workload.processes[{i}].cpus",
                     f"CPU {bad[0]} does not exist (profile {hw.name} has {hw.cpu.n_cpus} CPUs)",
                 )
+        if p.mempolicy.nodes is not None:
+            nn = len(hw.numa.nodes)
+            bad = [n for n in p.mempolicy.nodes if n >= nn]
+            if bad:
+                raise ConfigError(
+                    sc_file,
+                    f"workload.processes[{i}].mempolicy.nodes",
+                    f"node {bad[0]} does not exist (profile {hw.name} has {nn} node(s))",
+                )
         if p.bytes_per_access > page:
             raise ConfigError(
                 sc_file,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -138,12 +139,41 @@ class HddSpec(StrictModel):
     avg_seek_ms: float = Field(gt=0)
     full_stroke_ms: float = Field(gt=0)
     transfer_mbps: float = Field(gt=0)
+    # Order of the block-layer queue when the head frees: clook serves the nearest request
+    # at or above the head, wrapping to the lowest (mq-deadline's sector-sorted dispatch,
+    # deadline_from_pos()); look reverses at the last request instead (CFQ/SCAN-like);
+    # fifo serves in arrival order.
+    scheduler: Literal["clook", "look", "fifo"] = "clook"
 
     @model_validator(mode="after")
     def _order(self) -> HddSpec:
         if not self.track_to_track_ms <= self.avg_seek_ms <= self.full_stroke_ms:
             raise ValueError("need track_to_track_ms <= avg_seek_ms <= full_stroke_ms")
         return self
+
+
+class QdPoint(StrictModel):
+    """One measured 4 KiB random-read point: fio iodepth, IOPS and mean latency."""
+
+    qd: int = Field(ge=1, le=65536)
+    read_iops: float = Field(gt=0)
+    read_latency_us: float = Field(gt=0)
+
+    @property
+    def in_flight(self) -> float:
+        """Requests inside the device by Little's law: IOPS x latency (<= qd; the rest is
+        host time between a completion and the next submission)."""
+        return self.read_iops * self.read_latency_us * 1e-6
+
+
+# SATA NCQ tags per device (32 in the Serial ATA specification).
+SATA_NCQ_DEPTH = 32
+
+# Little's law bounds on a curve point: in_flight / qd. Above 1 the device would hold
+# more than was submitted (1.03 allows rounding in published figures); below 0.85 the
+# host would spend over 15 % of each cycle outside the device, which suggests a typo.
+_QD_FLIGHT_MIN = 0.85
+_QD_FLIGHT_MAX = 1.03
 
 
 class SwapDeviceSpec(StrictModel):
@@ -156,9 +186,31 @@ class SwapDeviceSpec(StrictModel):
     write_bandwidth_mbps: float = Field(gt=0)
     read_iops: float | None = Field(default=None, gt=0)
     write_iops: float | None = Field(default=None, gt=0)
-    # Requests served at once: NVMe internal parallelism, NCQ depth, 1 for a disk head.
+    # Requests served at once: NVMe internal parallelism, flash channels, 1 for a disk head.
     parallelism: int = Field(ge=1, le=4096)
+    # Commands the device accepts at once; the rest wait in the block layer. SATA NCQ
+    # has 32 tags (the default for sata_ssd); None: no limit (NVMe queues are deep).
+    queue_depth: int | None = Field(default=None, ge=1, le=65536)
+    # Mean read latency versus queue depth (SSDs): with n requests in service a read
+    # takes the curve's latency at n in flight; see perfmodel/hw/swapdev.py.
+    qd_curve: list[QdPoint] | None = None
+    # Largest merged request, /sys/block/*/queue/max_sectors_kb. Default 1280 KiB =
+    # BLK_DEF_MAX_SECTORS_CAP, 2560 sectors (include/linux/blkdev.h; raised to 4 MiB in
+    # 2025 by commit 9b8b84879d4a).
+    max_sectors_kb: int = Field(default=1280, ge=4)
     hdd: HddSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ncq(cls, data: Any) -> Any:
+        # Filled in before validation so that the dumped profile shows the depth used.
+        if (
+            isinstance(data, dict)
+            and data.get("kind") == "sata_ssd"
+            and data.get("queue_depth") is None
+        ):
+            data = {**data, "queue_depth": SATA_NCQ_DEPTH}
+        return data
 
     @model_validator(mode="after")
     def _kind(self) -> SwapDeviceSpec:
@@ -167,12 +219,44 @@ class SwapDeviceSpec(StrictModel):
         if self.kind == "hdd":
             if self.hdd is None:
                 raise ValueError("kind hdd needs an 'hdd' section (rpm, seek times, transfer rate)")
+            if self.qd_curve is not None:
+                raise ValueError("qd_curve applies to SSDs; kind hdd models its head instead")
         else:
             if self.hdd is not None:
                 raise ValueError(f"an 'hdd' section does not apply to kind {self.kind}")
             if self.read_latency_us is None or self.write_latency_us is None:
                 raise ValueError(f"kind {self.kind} needs read_latency_us and write_latency_us")
+        if self.qd_curve is not None:
+            self._check_curve(self.qd_curve)
         return self
+
+    def _check_curve(self, curve: list[QdPoint]) -> None:
+        if not curve:
+            raise ValueError("qd_curve: give at least one point or leave it out")
+        prev: QdPoint | None = None
+        for i, pt in enumerate(curve):
+            ratio = pt.in_flight / pt.qd
+            if not _QD_FLIGHT_MIN <= ratio <= _QD_FLIGHT_MAX:
+                raise ValueError(
+                    f"qd_curve[{i}]: read_iops x read_latency_us = {pt.in_flight:.2f} requests "
+                    f"in flight at qd {pt.qd}; Little's law needs {_QD_FLIGHT_MIN:g} to "
+                    f"{_QD_FLIGHT_MAX:g} x qd"
+                )
+            if prev is not None and (pt.qd <= prev.qd or pt.in_flight <= prev.in_flight):
+                raise ValueError(
+                    f"qd_curve[{i}]: qd and read_iops x latency must grow from point to point"
+                )
+            prev = pt
+        last = curve[-1]
+        if self.parallelism < math.ceil(last.in_flight - 1e-9):
+            raise ValueError(
+                f"parallelism {self.parallelism} is below the {last.in_flight:.1f} requests "
+                f"in service at qd_curve's qd {last.qd}"
+            )
+        if self.queue_depth is not None and self.queue_depth < last.qd:
+            raise ValueError(
+                f"queue_depth {self.queue_depth} is below qd_curve's largest qd {last.qd}"
+            )
 
 
 class KernelCostsSpec(StrictModel):

@@ -55,6 +55,10 @@ class ZswapSpec(StrictModel):
     exclusive_loads: KBool | None = None
     same_filled_pages_enabled: KBool | None = None
     non_same_filled_pages_enabled: KBool | None = None
+    # Model switch, not a kernel parameter: whose policy places the page a
+    # writeback decompresses into. The kernel uses the task's (alloc_page
+    # semantics) in every release; "vma" uses the owner's VMA policy instead.
+    writeback_alloc: Literal["task", "vma"] = "task"
 
     @field_validator("zpool")
     @classmethod
@@ -137,6 +141,24 @@ class ContentSpec(StrictModel):
         }
 
 
+class MempolicySpec(StrictModel):
+    """set_mempolicy()/mbind() for the process's memory (MPOL_* modes)."""
+
+    mode: Literal["local", "bind", "preferred", "interleave"] = "local"
+    # Node list in cpulist syntax; local takes none.
+    nodes: CpuList | None = None
+
+    @model_validator(mode="after")
+    def _nodes(self) -> MempolicySpec:
+        if self.mode == "local" and self.nodes is not None:
+            raise ValueError("'nodes' does not apply to mode local")
+        if self.mode != "local" and not self.nodes:
+            raise ValueError(f"mode {self.mode} needs 'nodes'")
+        if self.mode == "preferred" and self.nodes is not None and len(self.nodes) != 1:
+            raise ValueError("mode preferred takes exactly one node")
+        return self
+
+
 class ProcessSpec(StrictModel):
     name: str
     # Identical processes running at once (make -jN).
@@ -146,6 +168,7 @@ class ProcessSpec(StrictModel):
     threads: int = Field(default=1, ge=1, le=4096)
     # CPUs the threads may run on (cpulist); None means every CPU.
     cpus: CpuList | None = None
+    mempolicy: MempolicySpec = MempolicySpec()
     footprint: Size
     pattern: PatternSpec
     # First pass writes every page once in order, like usemem filling its buffer.

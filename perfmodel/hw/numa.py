@@ -17,6 +17,18 @@ class Topology:
         ]
         self.cpu_node = hw.node_of_cpu()
         self.node_cpus = {nd.id: sorted(nd.cpus) for nd in hw.numa.nodes}
+        self.set_core_bandwidth(hw.memory.core_bandwidth_mbps)
+
+    def set_core_bandwidth(self, core_bw_mbps: float) -> None:
+        """Extra seconds per byte a CPU on node i spends on memory of node j."""
+        local = 1.0 / (core_bw_mbps * 1e6)
+        self.extra_per_byte = [
+            [
+                local * self.bandwidth_mbps[i][i] / self.bandwidth_mbps[i][j] - local
+                for j in range(self.n)
+            ]
+            for i in range(self.n)
+        ]
 
     def touch_cost_s(self, nbytes: int, core_bw_mbps: float, cpu_node: int, mem_node: int) -> float:
         """Seconds to stream nbytes from mem_node on one core of cpu_node.

@@ -11,6 +11,7 @@ import simpy
 from perfmodel.kernel.counters import Counters
 from perfmodel.kernel.era import KernelEra
 from perfmodel.kernel.lru import NodeLRU
+from perfmodel.kernel.mempolicy import LOCAL, Mempolicy
 from perfmodel.kernel.pages import (
     DISK,
     NO_BACKING,
@@ -34,12 +35,13 @@ _SWAPPED = (ZSWAP, DISK, ZEROMAP)
 class VMA:
     """One process's anonymous mapping: pages [start, end) of the page table."""
 
-    __slots__ = ("start", "end", "ra")
+    __slots__ = ("start", "end", "ra", "policy")
 
-    def __init__(self, start: int, end: int) -> None:
+    def __init__(self, start: int, end: int, policy: Mempolicy = LOCAL) -> None:
         self.start = start
         self.end = end
         self.ra = VmaReadahead()
+        self.policy = policy
 
 
 class FaultHandler:
@@ -88,7 +90,8 @@ class FaultHandler:
         self.c.pgfault += 1
         task.pending += self.fault_s
         if state == UNTOUCHED:
-            nid = yield from self.reclaim.alloc_page(task, task.node)
+            pref, allowed, il = vma.policy.target(task.node, page - vma.start)
+            nid = yield from self.reclaim.alloc_page(task, pref, allowed, il)
             task.pending += self.zero_fill_s
             self._map_new(page, nid, dirty=True)
             return
@@ -119,13 +122,16 @@ class FaultHandler:
         if write:
             self.drop_swap(page)
 
-    def populate(self, task: Task, pages: np.ndarray) -> int:
+    def populate(self, task: Task, vma: VMA, pages: np.ndarray) -> int:
         """First touch of a run of distinct untouched pages, while the allocator's fast
         path and the memcg allow it, in one vectorised step. Returns how many were mapped."""
+        if vma.policy.interleaved:
+            return 0  # each page has its own node: take the one-by-one path
         alloc = self.reclaim.alloc
         memcg = self.reclaim.memcg
         room = memcg.max - memcg.usage
-        for nid in alloc.topo.fallback[task.node]:
+        pref, allowed, _ = vma.policy.target(task.node, 0)
+        for nid in alloc.order(pref, allowed):
             nd = alloc.nodes[nid]
             n = min(len(pages), nd.free - nd.wmark_low - 1, room)
             if n > 0:
@@ -137,6 +143,7 @@ class FaultHandler:
         if nd.free <= nd.wmark_low:
             alloc.wake_kswapd(nid)
         memcg.pages += n
+        alloc.stat.account(pref, nid, task.node, False, int(n))
         pt = self.pt
         pt.state[run] = RESIDENT
         pt.node[run] = nid
@@ -188,7 +195,10 @@ class FaultHandler:
     def _swapin(self, task: Task, vma: VMA, page: int, write: bool) -> Generator[simpy.Event, Any, None]:
         """swapin_readahead() then swap_read_folio() for the target and its window."""
         ra_pages = self._window(vma, page) if self.page_cluster else []
-        nid = yield from self.reclaim.alloc_page(task, task.node)
+        policy = vma.policy
+        # alloc_page_vma(): the VMA's policy, interleaved by page offset.
+        pref, allowed, il = policy.target(task.node, page - vma.start)
+        nid = yield from self.reclaim.alloc_page(task, pref, allowed, il)
         if self._state[page] not in _SWAPPED:
             # Brought in by someone else while we reclaimed.
             self.reclaim.alloc.free(nid)
@@ -203,7 +213,8 @@ class FaultHandler:
             if self._state[p] not in _SWAPPED:
                 continue
             # Readahead allocations do not enter direct reclaim here; a failure ends it.
-            rnid = alloc.alloc(task.node)
+            pref, allowed, il = policy.target(task.node, p - vma.start)
+            rnid = alloc.alloc(pref, task.node, allowed, il)
             if rnid < 0:
                 break
             self.reclaim.memcg.pages += 1
@@ -218,8 +229,9 @@ class FaultHandler:
 
     def _read_one(self, task: Task, p: int, nid: int, disk: list[int]) -> None:
         state = self._state[p]
+        self._node[p] = nid
         if state == ZSWAP:
-            task.pending += self.zswap.load(p, task.now)
+            task.pending += self.zswap.load(p, task.now, task.node)
             if self.zswap.has_entry(p):
                 self._backing[p] = ZSWAP
                 self._dirty[p] = False

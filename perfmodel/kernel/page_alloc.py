@@ -7,6 +7,7 @@ import math
 import simpy
 
 from perfmodel.hw.numa import Topology
+from perfmodel.kernel.mempolicy import NumaStat
 
 
 def default_min_free_kbytes(lowmem_kbytes: int) -> int:
@@ -60,6 +61,8 @@ class PageAllocator:
             nd.wmark_low = nd.wmark_min + gap
             nd.wmark_high = nd.wmark_min + 2 * gap
         self.kswapd_wakeups = 0
+        self.stat = NumaStat(len(self.nodes))
+        self._bound: dict[tuple[int, tuple[int, ...]], list[int]] = {}
         # Fired when pages under writeback complete, for throttled reclaimers.
         self.freed_event = env.event()
 
@@ -69,9 +72,23 @@ class PageAllocator:
             ev.succeed()
             self.kswapd_wakeups += 1
 
-    def alloc(self, preferred: int) -> int:
-        """Node of the page taken, or -1 when every node is at its min watermark."""
-        order = self.topo.fallback[preferred]
+    def order(self, preferred: int, allowed: tuple[int, ...] | None) -> list[int]:
+        """The preferred node's zonelist, filtered by a bind nodemask."""
+        if allowed is None:
+            return self.topo.fallback[preferred]
+        key = (preferred, allowed)
+        got = self._bound.get(key)
+        if got is None:
+            got = [n for n in self.topo.fallback[preferred] if n in allowed]
+            self._bound[key] = got
+        return got
+
+    def alloc(
+        self, preferred: int, cpu_node: int, allowed: tuple[int, ...] | None = None,
+        interleave: bool = False,
+    ) -> int:
+        """Node of the page taken, or -1 when every allowed node is at its min watermark."""
+        order = self.order(preferred, allowed)
         nodes = self.nodes
         for nid in order:
             nd = nodes[nid]
@@ -79,6 +96,7 @@ class PageAllocator:
                 nd.free -= 1
                 if nd.free <= nd.wmark_low:
                     self.wake_kswapd(nid)
+                self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
         for nid in order:
             self.wake_kswapd(nid)
@@ -86,21 +104,26 @@ class PageAllocator:
             nd = nodes[nid]
             if nd.free > nd.wmark_min:
                 nd.free -= 1
+                self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
         return -1
 
-    def alloc_memalloc(self, preferred: int) -> int:
+    def alloc_memalloc(
+        self, preferred: int, cpu_node: int, allowed: tuple[int, ...] | None = None,
+        interleave: bool = False,
+    ) -> int:
         """PF_MEMALLOC context (reclaim itself): watermarks do not apply."""
-        for nid in self.topo.fallback[preferred]:
+        for nid in self.order(preferred, allowed):
             nd = self.nodes[nid]
             if nd.free > 0:
                 nd.free -= 1
                 if nd.free <= nd.wmark_low:
                     self.wake_kswapd(nid)
+                self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
         return -1
 
-    def take(self, nid: int, n: int) -> bool:
+    def take(self, nid: int, n: int, cpu_node: int) -> bool:
         """n frames from one node, ignoring watermarks (zsmalloc under PF_MEMALLOC)."""
         nd = self.nodes[nid]
         if nd.free < n:
@@ -108,6 +131,7 @@ class PageAllocator:
         nd.free -= n
         if nd.free <= nd.wmark_low:
             self.wake_kswapd(nid)
+        self.stat.account(nid, nid, cpu_node, False, n)
         return True
 
     def free(self, nid: int, n: int = 1) -> None:

@@ -232,17 +232,20 @@ class Reclaim:
             task.release()
 
     # ----- allocation slow path with direct reclaim and the memcg charge -----
-    def alloc_page(self, task: Task, preferred: int) -> Generator[simpy.Event, Any, int]:
+    def alloc_page(
+        self, task: Task, preferred: int, allowed: tuple[int, ...] | None = None,
+        interleave: bool = False,
+    ) -> Generator[simpy.Event, Any, int]:
         """A frame for a user page, charged to the memcg; reclaims or throttles as needed."""
         alloc = self.alloc
         stalls = 0
         while True:
-            nid = alloc.alloc(preferred)
+            nid = alloc.alloc(preferred, task.node, allowed, interleave)
             if nid >= 0:
                 break
             self.c.allocstall += 1
             rec = 0
-            for n in alloc.topo.fallback[preferred]:
+            for n in alloc.order(preferred, allowed):
                 r, _, cost = self.shrink_node(n, SWAP_CLUSTER_MAX, task.cpu, task.now, False)
                 task.pending += cost
                 rec += r

@@ -72,6 +72,13 @@ class Zswap:
         nsf = spec.non_same_filled_pages_enabled
         self.non_same_filled_enabled = nsf is None or nsf
         self.shrinker_enabled = era.shrinker_param and bool(spec.shrinker_enabled)
+        self.writeback_alloc = spec.writeback_alloc
+        self.numastat = alloc.stat
+        self.extra_per_byte = alloc.topo.extra_per_byte
+        # Set by the machine: the owner's (preferred, allowed, interleave) for a page.
+        self.vma_policy: Callable[[int, int], tuple[int, tuple[int, ...] | None, bool]] = (
+            lambda page, node: (node, None, False)
+        )
         # Before 6.5, evictable zpools (zbud, z3fold) carry a zswap_header (the swap
         # entry, 8 bytes) in front of each object.
         self.hlen = 8 if era.release < (6, 5) and zpool.name in ("zbud", "z3fold") else 0
@@ -168,6 +175,8 @@ class Zswap:
             return False, cost
         t0 = now + cost
         cost += self.comp.compress(cls, t0)
+        # The reclaiming CPU reads the page wherever it lives.
+        cost += self.remote(self.page_size, cpu_node, self._node[page])
         dlen = self._csize[page]
         if dlen > self.page_size:
             if self.era.store_incompressible_raw and self.memcg.zswap_writeback:
@@ -192,7 +201,8 @@ class Zswap:
             self.store_latencies.append(cost)
             return False, cost
         grew = self.zpool.node_pages(pool_nid) - before
-        if grew > 0 and not self.alloc.take(pool_nid, grew):
+        cost += self.remote(dlen, cpu_node, pool_nid)
+        if grew > 0 and not self.alloc.take(pool_nid, grew, cpu_node):
             # No frame for a new zspage even under PF_MEMALLOC.
             self.zpool.free(handle)
             c.reject_alloc_fail += 1
@@ -251,14 +261,24 @@ class Zswap:
             self._free_entry(page)
 
     # ----- load -----
-    def load(self, page: int, now: float) -> float:
-        """zswap_load(): CPU seconds on the faulting CPU. Exclusive loads free the entry."""
+    def remote(self, nbytes: int, cpu_node: int, mem_node: int) -> float:
+        """Extra seconds for a CPU to stream nbytes of another node's memory."""
+        if cpu_node == mem_node:
+            return 0.0
+        self.numastat.cross_node_bytes += nbytes
+        return nbytes * self.extra_per_byte[cpu_node][mem_node]
+
+    def load(self, page: int, now: float, cpu_node: int = 0) -> float:
+        """zswap_load() on the faulting CPU into the page's (already chosen) frame.
+        Exclusive loads free the entry."""
         cost = self.load_cost_s
         handle = self._handle[page]
         if handle != SAME_FILLED_HANDLE:
             cost += self.comp.decompress(self._content[page], now + cost)
+            cost += self.remote(self._csize[page], cpu_node, self._znid[page])
         else:
             cost += self.page_size / 8e9  # memset_l of the value
+        cost += self.remote(self.page_size, cpu_node, self._node[page])
         self.c.zswpin += 1
         self.load_latencies.append(cost)
         if self.exclusive:
@@ -297,13 +317,20 @@ class Zswap:
             self.lru[self._entry_nid[p]].append((self._zseq[p] << _SHIFT) | p)
             c.reject_reclaim_fail += 1
             return 0, 2e-7
-        # Writeback page: alloc_page semantics, the running task's local node.
-        fnid = self.alloc.alloc_memalloc(task_node)
+        # The writeback page follows the running task's policy (alloc_page; every
+        # release), or, as a what-if, the owner's VMA policy.
+        if self.writeback_alloc == "vma":
+            pref, allowed, il = self.vma_policy(p, task_node)
+            fnid = self.alloc.alloc_memalloc(pref, task_node, allowed, il)
+        else:
+            fnid = self.alloc.alloc_memalloc(task_node, task_node)
         if fnid < 0:
             self.lru[self._entry_nid[p]].append((self._zseq[p] << _SHIFT) | p)
             c.reject_reclaim_fail += 1
             return 0, 2e-7
         cost = self.load_cost_s + self.comp.decompress(self._content[p], now)
+        cost += self.remote(self._csize[p], task_node, self._znid[p])
+        cost += self.remote(self.page_size, task_node, fnid)
         self._free_entry(p)
         self._state[p] = WRITEBACK
         self._node[p] = fnid

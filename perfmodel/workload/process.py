@@ -16,6 +16,7 @@ import simpy
 
 from perfmodel.config.scenario import ProcessSpec
 from perfmodel.kernel.fault import VMA
+from perfmodel.kernel.mempolicy import Mempolicy
 from perfmodel.kernel.pages import RESIDENT, UNTOUCHED, WRITEBACK, ZSWAP
 from perfmodel.kernel.sched import Task
 from perfmodel.workload.access import Sequential, make_pattern
@@ -66,7 +67,7 @@ class WorkloadProcess:
         self.npages = npages
         self.cpus = cpus
         self.seed = seed
-        self.vma = VMA(base, base + npages)
+        self.vma = VMA(base, base + npages, Mempolicy(spec.mempolicy))
         self.records: list[InstanceRecord] = []
         self.done = m.env.event()
         m.env.process(self._run())
@@ -241,7 +242,7 @@ class Thread:
                 k = j - i
                 other = np.flatnonzero(st[k:] != UNTOUCHED)
                 end = k + (int(other[0]) if other.size else len(st) - k)
-                done = fault.populate(task, pages[j : i + end])
+                done = fault.populate(task, self.proc.vma, pages[j : i + end])
                 if done:
                     run = pages[j : j + done]
                     if self.single_node:
@@ -284,7 +285,10 @@ class Thread:
         if self.single_node:
             task.pending += len(run) * float(self.access_s[0])
         else:
-            task.pending += float(self.access_s[pt.node[run]].sum())
+            nodes = pt.node[run]
+            task.pending += float(self.access_s[nodes].sum())
+            remote = int((nodes != task.cpu.node).sum())
+            m.alloc.stat.cross_node_bytes += remote * self.proc.spec.bytes_per_access
         pt.referenced[run] = True
         ra = pt.readahead[run]
         if ra.any():
