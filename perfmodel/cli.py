@@ -78,6 +78,88 @@ def list_bundled() -> None:
     click.echo(f"defaults: scenario {DEFAULT_SCENARIO}, hardware {DEFAULT_PROFILE}")
 
 
+@cli.command("validate")
+@click.argument("records", nargs=-1, required=True, metavar="RECORD...")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False),
+              help="Write the comparison as JSON to this file ('-' for stdout).")
+@click.option("--max-error", "max_errors", multiple=True, metavar="METRIC=FRACTION",
+              help="Fail (exit 1) when METRIC's median |relative error| exceeds FRACTION "
+                   "(0.2 or 20%). Repeatable.")
+@click.option("--seed", type=int, help="Random seed for every prediction (default: workload.seed).")
+def validate_cmd(records: tuple[str, ...], json_out: str | None, max_errors: tuple[str, ...],
+                 seed: int | None) -> None:
+    """Compare measured run records (files or directories of *.json) with the model."""
+    from perfmodel.validate.compare import (
+        check_bounds,
+        compare_record,
+        load_records,
+        parse_bounds,
+        summarize,
+    )
+    from perfmodel.validate.report import print_validation, validation_dict
+
+    bounds = parse_bounds(max_errors)
+    recs = load_records(records)
+    comparisons = [compare_record(r, seed) for r in recs]
+    summary = summarize({c.record.id: c.rows for c in comparisons})
+    checks = check_bounds(summary, bounds)
+    doc = validation_dict(comparisons, summary, checks)
+    text = json.dumps(doc, indent=2, allow_nan=False)
+    if json_out == "-":
+        click.echo(text)
+    else:
+        if json_out:
+            try:
+                Path(json_out).write_text(text + "\n")
+            except OSError as e:
+                raise PerfmodelError(f"{json_out}: cannot write: {e.strerror}") from None
+        print_validation(comparisons, summary, checks)
+    failed = [b for b in checks if not b.ok]
+    for b in failed:
+        click.echo(f"perfmodel: validate: {b.metric}: {b.reason}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("collect", context_settings={"allow_interspersed_args": False})
+@click.option("--scenario", "-s", "scenario", required=True, metavar="SCENARIO",
+              help="The scenario the command runs: a path or a bundled name.")
+@click.option("--hardware", "-H", "hardware", metavar="PROFILE",
+              help=f"Profile to predict this host with (default {DEFAULT_PROFILE}).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), metavar="RECORD",
+              help="Record file to write (default ./<id>.json).")
+@click.option("--id", "record_id", metavar="ID", help="Record id (default collect-<release>-...).")
+@click.option("--procfs", default="/proc", hidden=True)
+@click.option("--sysfs", default="/sys", hidden=True)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def collect_cmd(scenario: str, hardware: str | None, out: str | None, record_id: str | None,
+                procfs: str, sysfs: str, command: tuple[str, ...]) -> None:
+    """Measure `-- COMMAND...` on this Linux host and write a run record.
+
+    Reads every counter of the run record format before and after the command
+    (and at each `@@PASS {json}` line it prints); what cannot be read is listed
+    under `missing` with the reason.
+    """
+    import shlex
+
+    from perfmodel.validate.collect import collect
+    from perfmodel.validate.snapshot import SnapshotReader
+
+    argv = ["perfmodel", "collect", "--scenario", scenario]
+    for flag, value in (("--hardware", hardware), ("--out", out), ("--id", record_id)):
+        if value:
+            argv += [flag, value]
+    argv += ["--", *command]
+    record, path = collect(
+        scenario, command, hardware, out, SnapshotReader(Path(procfs), Path(sysfs)),
+        record_id, shlex.join(argv), echo=click.echo,
+    )
+    msg = f"perfmodel: collect: wrote {path} ({record.id}"
+    if record.missing:
+        msg += f"; missing: {'; '.join(record.missing)}"
+    click.echo(msg + ")", err=True)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

@@ -1,0 +1,371 @@
+"""Predict a measured run with the model and compare them metric by metric."""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from perfmodel.config import (
+    HardwareProfile,
+    Scenario,
+    bundled_dir,
+    check_consistency,
+    load_profile,
+    resolve,
+)
+from perfmodel.config.loader import validate
+from perfmodel.errors import ConfigError
+from perfmodel.kernel.era import parse_release
+from perfmodel.results import Result
+from perfmodel.simulation import simulate
+from perfmodel.validate.record import (
+    ACCESS_P99,
+    COMPARED_GAUGES,
+    DEBUGFS_COUNTERS,
+    VMSTAT_COUNTERS,
+    RunRecord,
+    load_record,
+    measured,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    measured: float
+    predicted: float
+    # (predicted - measured) / measured; None when measured is 0.
+    rel_error: float | None
+    # predicted - measured, always given; the figure to read when rel_error is None.
+    abs_error: float
+    # Where the prediction comes from in the model's result.
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    metric: str
+    # Records with a relative error for this metric (measured != 0).
+    count: int
+    # Records where the metric was compared at all.
+    records: int
+    median_abs_rel_error: float | None
+    max_abs_rel_error: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _as_record(record: RunRecord | str | Path) -> RunRecord:
+    return record if isinstance(record, RunRecord) else load_record(record)
+
+
+def _scenario_error(record: RunRecord, e: ConfigError) -> ConfigError:
+    key = f"scenario.{e.key_path}" if e.key_path else "scenario"
+    return ConfigError(record.path, key, e.problem)
+
+
+def repo_root() -> Path:
+    """Where bundled data lives; record hardware paths are relative to it."""
+    return bundled_dir("hardware").parent
+
+
+def hardware_path(record: RunRecord) -> Path:
+    """The record's hardware profile: a bundled name, or a path relative to the repo."""
+    hw = record.hardware
+    p = Path(hw)
+    if not p.is_absolute() and (repo_root() / p).is_file():
+        return repo_root() / p
+    try:
+        return resolve(hw, "hardware")
+    except ConfigError as e:
+        raise ConfigError(record.path, "hardware", e.problem) from None
+
+
+def _validate_scenario(record: RunRecord) -> Scenario:
+    try:
+        return validate(Scenario, record.scenario, record.path)
+    except ConfigError as e:
+        raise _scenario_error(record, e) from None
+
+
+def prepare(record: RunRecord | str | Path) -> tuple[Scenario, HardwareProfile]:
+    """The record's scenario (validated) and hardware profile, cross-checked."""
+    record = _as_record(record)
+    sc = _validate_scenario(record)
+    hw_path = hardware_path(record)
+    if not hw_path.exists():
+        raise ConfigError(record.path, "hardware", f"no such file: {hw_path}")
+    hw = load_profile(hw_path)
+    try:
+        check_consistency(sc, hw, record.path, str(hw_path))
+    except ConfigError as e:
+        if e.file == record.path:
+            raise _scenario_error(record, e) from None
+        raise
+    return sc, hw
+
+
+def predict(record: RunRecord | str | Path, seed: int | None = None) -> Result:
+    """Simulate the record's scenario on its hardware profile (seed: workload.seed)."""
+    sc, hw = prepare(record)
+    return simulate(sc, hw, seed)
+
+
+def notes(record: RunRecord) -> list[str]:
+    """Where the record's scenario disagrees with what the record says was run."""
+    out: list[str] = []
+    sc = _validate_scenario(record)
+    try:
+        measured_rel = parse_release(record.kernel.release)
+    except ValueError:
+        measured_rel = None
+    if measured_rel is not None and measured_rel != sc.kernel.era.release:
+        out.append(
+            f"kernel {record.kernel.release} was measured, the scenario models {sc.kernel.release}"
+        )
+    zp = record.zswap_parameters
+    expect = {
+        "enabled": "Y" if sc.zswap.enabled else "N",
+        "compressor": sc.zswap.compressor,
+        "max_pool_percent": str(sc.zswap.max_pool_percent),
+    }
+    if sc.zswap.zpool is not None:
+        expect["zpool"] = sc.zswap.zpool
+    for k, v in expect.items():
+        if k in zp and zp[k].strip() != v:
+            out.append(f"zswap.{k}: measured {zp[k].strip()!r}, scenario {v!r}")
+    for key, v in (("vm.page-cluster", sc.vm.page_cluster), ("vm.swappiness", sc.vm.swappiness)):
+        got = record.sysctl.get(key, "").strip()
+        if got and got != str(v):
+            out.append(f"{key}: measured {got}, scenario {v}")
+    return out
+
+
+_NODE_METRIC_RE = re.compile(r"^(node\d+)\.(\w+)$")
+
+
+def _pass_lookup(result: Result) -> dict[int, dict[str, Any]]:
+    procs = result.workload.get("processes") or []
+    if not procs:
+        return {}
+    return {int(p["pass"]): p for p in procs[0].get("passes", [])}
+
+
+def _predicted(name: str, result: Result) -> tuple[float, str] | None:
+    """The model's value for a measured metric, and where it comes from; None if unmodelled."""
+    if name in VMSTAT_COUNTERS:
+        return (float(result.vmstat[name]), f"vmstat.{name}") if name in result.vmstat else None
+    if name in DEBUGFS_COUNTERS or name in COMPARED_GAUGES:
+        return (float(result.debugfs[name]), f"debugfs.{name}") if name in result.debugfs else None
+    if name == "reject_compress":
+        parts = [n for n in ("reject_compress_poor", "reject_compress_fail") if n in result.debugfs]
+        if not parts:
+            return None
+        return float(sum(result.debugfs[n] for n in parts)), "+".join(f"debugfs.{n}" for n in parts)
+    if name == "elapsed_s":
+        return float(result.workload["elapsed_s"]), "workload.elapsed_s"
+    if name == ACCESS_P99:
+        fault = result.latency.get("fault", {})
+        if "p99_us" not in fault:
+            return None
+        return float(fault["p99_us"]), "latency.fault.p99_us (fault, not access)"
+    m = _NODE_METRIC_RE.match(name)
+    if m:
+        numa = getattr(result, "numa", None) or {}
+        value = (numa.get("numastat") or {}).get(m.group(1), {}).get(m.group(2))
+        return None if value is None else (float(value), f"numa.numastat.{name}")
+    if name.startswith("pass") and name.endswith(("_elapsed_s", "_throughput_mbps")):
+        idx_text, _, field = name[len("pass"):].partition("_")
+        if not idx_text.isdigit():
+            return None
+        p = _pass_lookup(result).get(int(idx_text))
+        if p is None:
+            return None
+        return float(p[field]), f"workload.processes[0].passes[{idx_text}].{field}"
+    return None
+
+
+def compare(record: RunRecord | str | Path, result: Result) -> list[Row]:
+    """One row per measured metric the model also produces, in the order measured gives."""
+    record = _as_record(record)
+    rows = []
+    for name, meas in measured(record).items():
+        pred = _predicted(name, result)
+        if pred is None:
+            continue
+        value, source = pred
+        rel = (value - meas) / meas if meas != 0 else None
+        rows.append(Row(name, meas, value, rel, value - meas, source))
+    return rows
+
+
+def unmodelled(record: RunRecord | str | Path, result: Result) -> list[str]:
+    """Measured metrics with no counterpart in the model's result."""
+    record = _as_record(record)
+    return [n for n in measured(record) if _predicted(n, result) is None]
+
+
+def summarize(rows_by_record: dict[str, list[Row]]) -> dict[str, MetricSummary]:
+    """Per metric over all records: median and max |relative error|, and counts."""
+    errors: dict[str, list[float]] = {}
+    seen: dict[str, int] = {}
+    for rows in rows_by_record.values():
+        for r in rows:
+            seen[r.metric] = seen.get(r.metric, 0) + 1
+            errors.setdefault(r.metric, [])
+            if r.rel_error is not None and math.isfinite(r.rel_error):
+                errors[r.metric].append(abs(r.rel_error))
+    out = {}
+    for metric, errs in errors.items():
+        out[metric] = MetricSummary(
+            metric=metric,
+            count=len(errs),
+            records=seen[metric],
+            median_abs_rel_error=statistics.median(errs) if errs else None,
+            max_abs_rel_error=max(errs) if errs else None,
+        )
+    return out
+
+
+# --- running a validation over many records -----------------------------------------
+
+_PASS_METRIC_RE = re.compile(r"^pass\d+_(elapsed_s|throughput_mbps)$")
+
+
+def is_metric_name(name: str) -> bool:
+    """Whether `name` is a metric `measured` can produce (for checking --max-error)."""
+    fixed = {*VMSTAT_COUNTERS, *DEBUGFS_COUNTERS, *COMPARED_GAUGES, "reject_compress",
+             "elapsed_s", ACCESS_P99}
+    return name in fixed or bool(_PASS_METRIC_RE.match(name) or _NODE_METRIC_RE.match(name))
+
+
+def parse_bounds(items: Iterable[str]) -> dict[str, float]:
+    """METRIC=FRACTION items ('zswpout=0.2', 'elapsed_s=15%')."""
+    out: dict[str, float] = {}
+    for item in items:
+        metric, sep, raw = item.partition("=")
+        metric, raw = metric.strip(), raw.strip()
+        if not sep or not metric or not raw:
+            raise ConfigError("--max-error", None, f"{item!r}: expected METRIC=FRACTION")
+        if not is_metric_name(metric):
+            raise ConfigError(
+                "--max-error", None,
+                f"{item!r}: unknown metric {metric!r} (e.g. zswpout, pool_total_size, "
+                "pass1_elapsed_s, elapsed_s, reject_compress)",
+            )
+        try:
+            value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(
+                "--max-error", None, f"{item!r}: the bound must be a fraction >= 0 (or a percent)"
+            )
+        out[metric] = value
+    return out
+
+
+def expand_paths(args: Iterable[str | Path]) -> list[Path]:
+    """Files as given; directories as their *.json files, sorted."""
+    out: list[Path] = []
+    for a in args:
+        p = Path(a)
+        if p.is_dir():
+            found = sorted(f for f in p.glob("*.json") if f.is_file())
+            if not found:
+                raise ConfigError(str(a), None, "no *.json run records in this directory")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+@dataclass
+class RecordComparison:
+    record: RunRecord
+    result: Result
+    rows: list[Row]
+    unmodelled: list[str]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        rec = self.record
+        return {
+            "id": rec.id,
+            "file": rec.path,
+            "source": rec.source,
+            "accel": rec.host.accel,
+            "kernel": rec.kernel.release,
+            "scenario": self.result.scenario,
+            "hardware": self.result.hardware,
+            "model_kernel": self.result.kernel_release,
+            "seed": self.result.seed,
+            "truncated": self.result.truncated,
+            "notes": self.notes,
+            "unmodelled": self.unmodelled,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def load_records(paths: Iterable[str | Path]) -> list[RunRecord]:
+    """Load every record first, so a bad one stops the run before any simulation."""
+    records: list[RunRecord] = []
+    seen: dict[str, str] = {}
+    for p in expand_paths(paths):
+        rec = load_record(p)
+        if rec.id in seen:
+            raise ConfigError(rec.path, "id", f"{rec.id!r} is also the id of {seen[rec.id]}")
+        seen[rec.id] = rec.path
+        prepare(rec)  # scenario and hardware problems, before any simulation
+        records.append(rec)
+    return records
+
+
+def compare_record(record: RunRecord, seed: int | None = None) -> RecordComparison:
+    result = predict(record, seed)
+    return RecordComparison(
+        record, result, compare(record, result), unmodelled(record, result), notes(record)
+    )
+
+
+@dataclass(frozen=True)
+class BoundCheck:
+    metric: str
+    bound: float
+    median: float | None
+    ok: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_bounds(
+    summary: dict[str, MetricSummary], bounds: dict[str, float]
+) -> list[BoundCheck]:
+    out = []
+    for metric, bound in bounds.items():
+        s = summary.get(metric)
+        if s is None:
+            out.append(BoundCheck(metric, bound, None, False, "not compared in any record"))
+        elif s.median_abs_rel_error is None:
+            out.append(BoundCheck(metric, bound, None, False,
+                                  "measured 0 in every record: no relative error"))
+        elif s.median_abs_rel_error > bound:
+            out.append(BoundCheck(
+                metric, bound, s.median_abs_rel_error, False,
+                f"median |error| {s.median_abs_rel_error:.1%} is over the bound {bound:.1%}",
+            ))
+        else:
+            out.append(BoundCheck(metric, bound, s.median_abs_rel_error, True,
+                                  f"median |error| {s.median_abs_rel_error:.1%} within {bound:.1%}"))
+    return out
