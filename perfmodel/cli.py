@@ -160,6 +160,30 @@ def collect_cmd(scenario: str, hardware: str | None, out: str | None, record_id:
     click.echo(msg + ")", err=True)
 
 
+@cli.command("profile-host")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the profile here.")
+@click.option("--device", metavar="PATH",
+              help="Swap device or file to measure (default: a scratch file beside --out).")
+@click.option("--write", is_flag=True, help="Also measure writes on --device (destroys data).")
+@click.option("--kind", type=click.Choice(["nvme", "sata_ssd", "hdd"]), default="nvme",
+              show_default=True, help="Kind of the measured swap device.")
+@click.option("--name", default="this-host", show_default=True, help="Profile name.")
+@click.option("--pagebench", metavar="PATH", help="A pagebench binary (default: build it).")
+@click.option("--pages", default=2000, show_default=True, help="Pages per compressor and class.")
+def profile_host_cmd(out: str | None, device: str | None, write: bool, kind: str, name: str,
+                     pagebench: str | None, pages: int) -> None:
+    """Measure this Linux host and print (or write) a hardware profile.
+
+    Topology from sysfs, compressor costs and sizes from pagebench, and the
+    swap device from direct-I/O reads and writes.
+    """
+    from perfmodel.profiling.host import profile_host
+
+    text = profile_host(out, device, write, pagebench, name, kind, pages)
+    if not out:
+        click.echo(text, nl=False)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

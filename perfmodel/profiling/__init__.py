@@ -1,0 +1,1 @@
+"""Measuring a host (or a lab guest) to build a hardware profile."""
