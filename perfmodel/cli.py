@@ -160,6 +160,35 @@ def collect_cmd(scenario: str, hardware: str | None, out: str | None, record_id:
     click.echo(msg + ")", err=True)
 
 
+@cli.group()
+def lab() -> None:
+    """The kernel lab: real Debian kernels with zswap in a QEMU guest."""
+
+
+@lab.command("run")
+@click.argument("scenario")
+@click.option("--hardware", "-H", default="lab-qemu", show_default=True, metavar="PROFILE",
+              help="Profile whose CPUs, NUMA nodes and swap devices shape the guest.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a scenario key.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write the run record here.")
+@click.option("--timeout", default=900.0, show_default=True, help="Wall-clock limit, seconds.")
+@click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto",
+              show_default=True, help="auto tries KVM and falls back to TCG.")
+def lab_run_cmd(scenario: str, hardware: str, overrides: tuple[str, ...], out: str | None,
+                timeout: float, accel: str) -> None:
+    """Boot a guest, run SCENARIO in it and write its run record (1-3 min under TCG)."""
+    from perfmodel.lab.run import lab_run
+
+    rec = lab_run(scenario, list(overrides), hardware, out, timeout, accel=accel)
+    w = rec["workload"]
+    click.echo(f"{rec['id']}: {rec['kernel']['release']} {rec['host']['accel']} "
+               f"wall {rec['host']['wall_s']:.1f} s, workload {w['elapsed_s']:.1f} s")
+    for p in w["passes"]:
+        click.echo(f"  pass {p['pass']} {p['kind']:6s} {p['elapsed_s']:8.2f} s "
+                   f"{p['throughput_mbps']:8.1f} MB/s")
+
+
 @cli.command("profile-host")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the profile here.")
 @click.option("--device", metavar="PATH",

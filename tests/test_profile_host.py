@@ -76,8 +76,8 @@ def test_rendered_profile_validates(tmp_path: Path):
     comps["lzo-rle"] = comps["lzo"]
     dev = DeviceStats([80.0 + i % 7 for i in range(200)], [20.0 + i % 3 for i in range(200)],
                       2000.0, 900.0, 1 << 30)
-    text = render_profile("fake-host", read_topology(tmp_path), comps, mem, dev, "swap0",
-                          "nvme", "test")
+    text = render_profile("fake-host", read_topology(tmp_path), comps, mem,
+                          [("swap0", "nvme", dev, "")], "test")
     path = tmp_path / "fake-host.yaml"
     path.write_text(text)
     hw = load_profile(path)

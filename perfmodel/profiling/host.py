@@ -24,6 +24,16 @@ from perfmodel.errors import PerfmodelError
 
 Z90 = 1.2815515655446004  # standard normal 90th percentile
 
+# What pagebench runs for each kernel compressor name.
+_LIBS = {
+    "lz4": "liblz4 LZ4_compress_default, as the kernel's lz4",
+    "lz4hc": "liblz4 LZ4_compress_HC at the default level, as the kernel's lz4hc",
+    "zstd": "libzstd level 3, the kernel's default level",
+    "lzo": "liblzo2 lzo1x_1_compress, the kernel's lzo",
+    "lzo-rle": "lzo figures: userspace has no lzo-rle (a zero-run variant of lzo1x-1)",
+    "deflate": "zlib raw deflate, window 2^11, default level, as crypto/deflate.c",
+}
+
 
 @dataclass
 class Topology:
@@ -125,6 +135,11 @@ class DeviceStats:
     read_mbps: float
     write_mbps: float
     capacity: int
+    parallelism: int = 1
+    parallelism_note: str = "queue-depth-1 measurement: no internal parallelism observed"
+    read_iops: float | None = None
+    write_iops: float | None = None
+    iops_note: str = ""
 
 
 def _pctl(xs: list[float], q: float) -> float:
@@ -188,9 +203,9 @@ def _lat_dist(xs: list[float]) -> str:
 
 def render_profile(
     name: str, topo: Topology, comps: dict[str, dict[str, CompressorStats]],
-    mem: dict[str, float], dev: DeviceStats | None, dev_name: str, dev_kind: str,
-    how: str,
+    mem: dict[str, float], devices: list[tuple[str, str, DeviceStats, str]], how: str,
 ) -> str:
+    """devices: (name, kind, measurement, extra note) per swap device."""
     """The profile as YAML text, each measured number with a comment saying how."""
     when = time.strftime("%Y-%m-%d")
     src = f"# measured by {how} on {when}"
@@ -235,7 +250,7 @@ def render_profile(
         missing = [c for c in CONTENT_CLASSES if c not in classes]
         if missing:
             raise PerfmodelError(f"pagebench output lacks {cname} classes {missing}")
-        out.append(f"  {cname}:")
+        out.append(f"  {cname}:  # {_LIBS.get(cname, 'userspace library')}")
         for field_name in ("compress_ns", "decompress_ns"):
             out.append(f"    {field_name}:")
             for c in CONTENT_CLASSES:
@@ -250,21 +265,28 @@ def render_profile(
                 f"{s.size_p90:.0f} B over {s.pages} pages {src}"
             )
     out.append("swap_devices:")
-    out.append(f"  {dev_name}:")
-    out.append(f"    kind: {dev_kind}")
-    if dev is None:
-        raise PerfmodelError("a swap device measurement is needed for a profile")
-    out += [
-        f"    capacity: {dev.capacity}  # size of the measured file or device",
-        f"    read_latency_us: {_lat_dist(dev.read_lat_us)}  # {len(dev.read_lat_us)} random "
-        f"4 KiB O_DIRECT reads {src}",
-        f"    write_latency_us: {_lat_dist(dev.write_lat_us or dev.read_lat_us)}  # random 4 KiB "
-        f"O_DIRECT writes{'' if dev.write_lat_us else ' (not measured: read-only; reads used)'} {src}",
-        f"    read_bandwidth_mbps: {dev.read_mbps:.0f}  # 1 MiB sequential O_DIRECT reads {src}",
-        f"    write_bandwidth_mbps: {(dev.write_mbps or dev.read_mbps):.0f}  # 1 MiB sequential "
-        f"writes{'' if dev.write_mbps else ' (not measured; read rate used)'} {src}",
-        "    parallelism: 1  # queue-depth-1 measurement: no internal parallelism observed",
-    ]
+    for dname, dkind, dstats, dnote in devices:
+        d_src = f"{src}{' ' + dnote if dnote else ''}"
+        out += [
+            f"  {dname}:",
+            f"    kind: {dkind}",
+            f"    capacity: {dstats.capacity}  # size of the measured file or device",
+            f"    read_latency_us: {_lat_dist(dstats.read_lat_us)}  # "
+            f"{len(dstats.read_lat_us)} random 4 KiB O_DIRECT reads {d_src}",
+            f"    write_latency_us: {_lat_dist(dstats.write_lat_us or dstats.read_lat_us)}  # "
+            "random 4 KiB O_DIRECT writes"
+            f"{'' if dstats.write_lat_us else ' (not measured: read-only; reads used)'} {d_src}",
+            f"    read_bandwidth_mbps: {dstats.read_mbps:.0f}  # 1 MiB sequential O_DIRECT reads "
+            f"{d_src}",
+            f"    write_bandwidth_mbps: {(dstats.write_mbps or dstats.read_mbps):.0f}  # 1 MiB "
+            f"sequential writes{'' if dstats.write_mbps else ' (not measured; read rate used)'} "
+            f"{d_src}",
+            f"    parallelism: {dstats.parallelism}  # {dstats.parallelism_note}",
+        ]
+        if dstats.read_iops:
+            out.append(f"    read_iops: {dstats.read_iops:.0f}  # {dstats.iops_note} {d_src}")
+        if dstats.write_iops:
+            out.append(f"    write_iops: {dstats.write_iops:.0f}  # {dstats.iops_note} {d_src}")
     return "\n".join(out) + "\n"
 
 
@@ -333,7 +355,7 @@ def profile_host(
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-    text = render_profile(name, topo, comps, mem, dev, "swap0", kind,
+    text = render_profile(name, topo, comps, mem, [("swap0", kind, dev, "")],
                           "perfmodel profile-host with pagebench")
     if out:
         Path(out).write_text(text)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The exact commands that produced validation/runs/: each boots a Debian kernel
+# in a QEMU guest (TCG on these machines, 1-3 minutes a run) and writes one
+# run record. Run lab/setup.sh once first (root). Existing records are kept,
+# so an interrupted run resumes where it stopped.
+set -u
+cd "$(dirname "$0")/.."
+PM=${PM:-.venv/bin/perfmodel}
+S=lab/scenarios/lab-usemem.yaml
+OUT=validation/runs
+mkdir -p "$OUT"
+
+run() {  # run NAME [--hardware H] [--set K=V]...
+  local name=$1; shift
+  [ -s "$OUT/$name.json" ] && { echo "skip $name"; return 0; }
+  echo "=== $name $*"
+  "$PM" lab run "$S" --out "$OUT/$name.json" --timeout 900 "$@" || echo "FAILED $name"
+}
+
+R61=('--set' 'kernel.release="6.1"')
+MIXB=(--set workload.processes.0.content.zero=0.30 --set workload.processes.0.content.incompressible=0.05
+      --set workload.processes.0.content.binary=0.30 --set workload.processes.0.content.text=0.35)
+RAND=(--set workload.processes.0.pattern.kind=uniform)
+
+# 6.12: the reference configuration three times, for run-to-run spread.
+run 612-lz4-p20-seq-a
+run 612-lz4-p20-seq-b
+run 612-lz4-p20-seq-c
+# One factor at a time from the reference.
+run 612-off-seq            --set zswap.enabled=N
+run 612-lzo-p20-seq        --set zswap.compressor=lzo
+run 612-zstd-p20-seq       --set zswap.compressor=zstd
+run 612-lz4-p5-seq         --set zswap.max_pool_percent=5
+run 612-lz4-p10-seq        --set zswap.max_pool_percent=10
+run 612-lz4-p50-seq        --set zswap.max_pool_percent=50
+run 612-lz4-p20-rand       "${RAND[@]}"
+run 612-lz4-p20-seq-mixb   "${MIXB[@]}"
+run 612-lz4-p20-seq-slow   --set swap.device=vda-slow
+run 612-off-seq-slow       --set zswap.enabled=N --set swap.device=vda-slow
+run 612-lz4-p20-seq-ssd    --set swap.device=vda-ssd
+run 612-lz4-p20-seq-numa   --hardware lab-qemu-2node
+# Combinations.
+run 612-zstd-p20-rand      --set zswap.compressor=zstd "${RAND[@]}"
+run 612-lz4-p5-rand        --set zswap.max_pool_percent=5 "${RAND[@]}"
+run 612-lz4-p50-rand       --set zswap.max_pool_percent=50 "${RAND[@]}"
+run 612-zstd-p20-seq-mixb  --set zswap.compressor=zstd "${MIXB[@]}"
+run 612-lzo-p10-seq        --set zswap.compressor=lzo --set zswap.max_pool_percent=10
+run 612-zstd-p50-seq       --set zswap.compressor=zstd --set zswap.max_pool_percent=50
+run 612-lz4-p20-seq-mixb-slow --set swap.device=vda-slow "${MIXB[@]}"
+# 6.1: same-filled pages, non-exclusive loads, no zsmalloc writeback.
+run 61-lz4-p20-seq         "${R61[@]}" --set zswap.shrinker_enabled=null
+run 61-lz4-p10-seq         "${R61[@]}" --set zswap.shrinker_enabled=null --set zswap.max_pool_percent=10
+run 61-zbud-lz4-p20-seq    "${R61[@]}" --set zswap.shrinker_enabled=null --set zswap.zpool=zbud
+run 61-off-seq             "${R61[@]}" --set zswap.shrinker_enabled=null --set zswap.enabled=N
+run 61-lz4-p20-rand        "${R61[@]}" --set zswap.shrinker_enabled=null "${RAND[@]}"
