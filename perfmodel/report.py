@@ -83,6 +83,21 @@ def print_result(r: Result, console: Console | None = None) -> None:
         con.print(nt)
         con.print()
 
+    ts = r.timeseries
+    if len(ts["t_s"]) > 2:
+        pt = Table(title="zswap pool over time", title_justify="left")
+        for col in ("t (s)", "stored_pages", "pool_total_size", "ratio", "zswpout", "pswpout"):
+            pt.add_column(col, justify="right")
+        n = len(ts["t_s"])
+        for i in sorted({round(k * (n - 1) / 9) for k in range(10)}):
+            pt.add_row(f"{ts['t_s'][i]:.3f}", f"{int(ts['stored_pages'][i]):,}",
+                       format_size(ts["pool_total_size"][i]),
+                       f"{ts['compression_ratio'][i]:.2f}", f"{int(ts['zswpout'][i]):,}",
+                       f"{int(ts['pswpout'][i]):,}")
+        pt.caption = f"{n} samples every {r.config['scenario']['sim']['sample_interval_s']} s in the JSON"
+        con.print(pt)
+        con.print()
+
     mem = r.memory
     con.print(_kv_table("memory", {
         "RAM (mem=)": format_size(mem["totalram_bytes"]),
