@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import simpy
 
+from perfmodel.config import load_profile
 from perfmodel.config.hardware import SwapDeviceSpec
-from perfmodel.hw.swapdev import SwapDevice
+from perfmodel.hw.swapdev import SwapDevice, curve_latency
 
 PAGE = 4096
 
@@ -360,3 +362,301 @@ def test_bad_requests_rejected() -> None:
     for args in (("trim", 0, 1), ("read", -1, 1), ("read", dev.nslots, 1), ("read", 0, 0)):
         with pytest.raises(ValueError):
             next(dev.io(*args))
+
+
+# --- queue-depth curve (NVMe) -------------------------------------------------
+
+HARDWARE = Path(__file__).resolve().parents[1] / "hardware"
+
+
+def curve_devices() -> list[tuple[str, str, SwapDeviceSpec]]:
+    out = []
+    for path in sorted(HARDWARE.glob("*.yaml")):
+        for name, spec in load_profile(path).swap_devices.items():
+            if spec.qd_curve:
+                out.append((path.stem, name, spec))
+    return out
+
+
+def fio_closed_loop(
+    spec: SwapDeviceSpec, qd: int, host_s: float, until: float, seed: int
+) -> tuple[float, float, float]:
+    """fio-style: qd jobs, each submits a 4 KiB random read, waits for it, spends host_s
+    (completion + resubmission) and repeats. Returns IOPS, mean latency and the
+    time-average number of requests in the device, over [until/5, until)."""
+    env = simpy.Environment()
+    dev = SwapDevice(env, spec, np.random.default_rng(seed))
+    t0 = until / 5
+    lat: list[float] = []
+    st = {"n": 0, "last": 0.0, "area": 0.0}
+
+    def change(delta: int) -> None:
+        now = env.now
+        lo, hi = max(st["last"], t0), min(now, until)
+        if hi > lo:
+            st["area"] += st["n"] * (hi - lo)
+        st["last"] = now
+        st["n"] += delta
+
+    def job(k: int) -> Generator[simpy.Event, Any, None]:
+        # Stagger the start, as fio's jobs drift apart, so the depth is steady from the start.
+        yield env.timeout(k * (host_s + 1e-6) / qd)
+        while True:
+            change(+1)
+            w = yield from dev.io("read", 0)
+            change(-1)
+            if t0 <= env.now < until:
+                lat.append(w)
+            yield env.timeout(host_s)
+
+    for k in range(qd):
+        env.process(job(k))
+    env.run(until=until)
+    change(0)
+    span = until - t0
+    return len(lat) / span, sum(lat) / len(lat), st["area"] / span
+
+
+@pytest.mark.parametrize(
+    ("profile", "device", "spec"), curve_devices(), ids=[f"{p}-{d}" for p, d, _ in curve_devices()]
+)
+def test_qd_curve_reproduces_profile_points(
+    profile: str, device: str, spec: SwapDeviceSpec
+) -> None:
+    """At each published depth, with the host time the point implies (qd / IOPS - latency),
+    the device delivers the point's IOPS and mean latency; Little's law holds inside it."""
+    assert spec.qd_curve
+    for i, pt in enumerate(spec.qd_curve):
+        lat_s = pt.read_latency_us * 1e-6
+        host = pt.qd / pt.read_iops - lat_s
+        iops, mean, in_dev = fio_closed_loop(spec, pt.qd, host, until=0.5, seed=40 + i)
+        print(
+            f"{profile}/{device} QD{pt.qd}: {iops / 1e3:.1f}k IOPS (curve {pt.read_iops / 1e3:.1f}k), "
+            f"{mean * 1e6:.2f} us (curve {pt.read_latency_us}), in device {in_dev:.3f} "
+            f"= IOPS x W {iops * mean:.3f}"
+        )
+        assert iops == pytest.approx(pt.read_iops, rel=0.02)
+        assert mean == pytest.approx(lat_s, rel=0.02)
+        assert in_dev == pytest.approx(iops * mean, rel=0.01)
+
+
+def test_qd_curve_interpolates_and_saturates() -> None:
+    spec = load_profile(HARDWARE / "xeon-2s-nvme.yaml").swap_devices["p3700"]
+    assert spec.qd_curve is not None
+    p1, p16 = spec.qd_curve
+    m1, m16 = p1.in_flight, p16.in_flight
+    slope = (p16.read_latency_us - p1.read_latency_us) / (m16 - m1) * 1e-6
+    # Exact at the points, linear between, flat below the first, the last slope beyond.
+    assert curve_latency(spec.qd_curve, m1) == pytest.approx(77.9e-6, rel=1e-12)
+    assert curve_latency(spec.qd_curve, m16) == pytest.approx(93.9e-6, rel=1e-12)
+    assert curve_latency(spec.qd_curve, 8) == pytest.approx(77.9e-6 + (8 - m1) * slope, rel=1e-12)
+    assert curve_latency(spec.qd_curve, 0.5) == pytest.approx(77.9e-6, rel=1e-12)
+    assert curve_latency(spec.qd_curve, 20) == pytest.approx(93.9e-6 + (20 - m16) * slope)
+    # Saturation: 32 jobs with no host time keep all 16 servers busy: 16 / lat(16).
+    dev = SwapDevice(simpy.Environment(), spec, np.random.default_rng(7))
+    lat = closed_loop(dev, 32, until=0.3)
+    sat = 16 / curve_latency(spec.qd_curve, 16)
+    print(f"P3700 saturated: {len(lat) / 0.3:.0f} IOPS, 16 / lat(16) = {sat:.0f}")
+    assert dev.max_iops("read") == pytest.approx(sat, rel=1e-12)
+    assert len(lat) / 0.3 == pytest.approx(sat, rel=0.02)
+    # Little's law for the 32 outstanding: W = 32 / X.
+    assert sum(lat) / len(lat) == pytest.approx(32 / sat, rel=0.02)
+    # No load: one request in service, a hair above the QD1 point's 0.997 in flight.
+    assert dev.mean_service_time("read") == pytest.approx(77.9e-6, rel=1e-3)
+
+
+def test_qd_curve_rejects_inconsistent_points() -> None:
+    base = {
+        "kind": "nvme",
+        "capacity": 1 << 30,
+        "read_latency_us": {"dist": "fixed", "value": 80},
+        "write_latency_us": {"dist": "fixed", "value": 20},
+        "read_bandwidth_mbps": 3000,
+        "write_bandwidth_mbps": 1000,
+        "parallelism": 16,
+    }
+    # 100k IOPS x 80 us = 8 in flight at qd 1 breaks Little's law.
+    with pytest.raises(ValueError, match="Little"):
+        SwapDeviceSpec(**base, qd_curve=[{"qd": 1, "read_iops": 100_000, "read_latency_us": 80}])
+    with pytest.raises(ValueError, match="grow"):
+        SwapDeviceSpec(
+            **base,
+            qd_curve=[
+                {"qd": 4, "read_iops": 40_000, "read_latency_us": 100},
+                {"qd": 2, "read_iops": 20_000, "read_latency_us": 100},
+            ],
+        )
+    with pytest.raises(ValueError, match="parallelism"):
+        SwapDeviceSpec(
+            **{**base, "parallelism": 8},
+            qd_curve=[{"qd": 16, "read_iops": 160_000, "read_latency_us": 100}],
+        )
+
+
+# --- SATA NCQ -------------------------------------------------------------------
+
+
+def test_sata_ncq_holds_32_in_the_device() -> None:
+    spec = load_profile(HARDWARE / "laptop-2vcpu-sata.yaml").swap_devices["sda"]
+    assert spec.queue_depth == 32
+    env = simpy.Environment()
+    dev = SwapDevice(env, spec, np.random.default_rng(3))
+    lat = list(closed_loop(dev, 64, until=0.2))
+    # After the run: 32 hold tags, 32 wait in the block layer.
+    assert (dev.in_device, dev.queued) == (32, 32)
+    seen = []
+
+    def watch() -> Generator[simpy.Event, Any, None]:
+        while True:
+            seen.append((dev.in_device, dev.queued))
+            yield env.timeout(7e-6)
+
+    env.process(watch())
+    closed_loop(dev, 0, until=0.3)
+    assert max(s[0] for s in seen) == 32 and min(s[1] for s in seen) >= 31
+    x = len(lat) / 0.2
+    ceiling = spec.read_iops
+    assert ceiling is not None
+    w = sum(lat) / len(lat)
+    print(
+        f"SATA QD64: {x:.0f} IOPS (ceiling {ceiling:.0f}), W {w * 1e6:.1f} us, "
+        f"64 / X = {64 / x * 1e6:.1f} us"
+    )
+    assert x == pytest.approx(ceiling, rel=0.02)
+    assert w == pytest.approx(64 / ceiling, rel=0.02)
+    nvme = load_profile(HARDWARE / "xeon-2s-nvme.yaml").swap_devices["nvme0"]
+    nvme_dev = SwapDevice(simpy.Environment(), nvme, np.random.default_rng(0))
+    assert dev.max_iops("read") < nvme_dev.max_iops("read") / 3
+
+
+def test_queue_depth_below_parallelism_binds() -> None:
+    # 4 tags, 8 channels, 100 us fixed: the tags allow 4 / 100 us = 40k IOPS.
+    spec = SwapDeviceSpec(
+        kind="sata_ssd",
+        capacity=1 << 30,
+        read_latency_us={"dist": "fixed", "value": 100},
+        write_latency_us={"dist": "fixed", "value": 100},
+        read_bandwidth_mbps=500,
+        write_bandwidth_mbps=500,
+        parallelism=8,
+        queue_depth=4,
+    )
+    dev = SwapDevice(simpy.Environment(), spec, np.random.default_rng(0))
+    lat = closed_loop(dev, 16, until=0.1)
+    assert len(lat) / 0.1 == pytest.approx(40_000, rel=0.01)
+    assert dev.max_iops("read") == pytest.approx(40_000)
+    assert max(lat) == pytest.approx(16 / 40_000, rel=0.01)
+
+
+# --- HDD elevator -----------------------------------------------------------------
+
+
+def backlog(spec: SwapDeviceSpec, slots: list[int], seed: int) -> SwapDevice:
+    """All requests queued at t = 0; the first finds the head idle."""
+    env = simpy.Environment()
+    dev = SwapDevice(env, spec, np.random.default_rng(seed))
+
+    def one(s: int) -> Generator[simpy.Event, Any, None]:
+        yield from dev.io("read", s)
+
+    for s in slots:
+        env.process(one(s))
+    env.run()
+    return dev
+
+
+def offline_order(slots: list[int], sched: str) -> list[int]:
+    """The service order a scheduler gives a backlog, computed without the simulator."""
+    order = [slots[0]]
+    rest = sorted(slots[1:])
+    up = True
+    while rest:
+        head = order[-1] + 1  # the head ends after the page just served
+        ahead = [s for s in rest if s >= head]
+        behind = [s for s in rest if s <= head]
+        if sched == "fifo":
+            nxt = slots[len(order)]
+            rest.remove(nxt)
+            order.append(nxt)
+            continue
+        if sched == "clook":
+            nxt = ahead[0] if ahead else rest[0]
+        elif up:
+            nxt = ahead[0] if ahead else behind[-1]
+            up = bool(ahead)
+        else:
+            nxt = behind[-1] if behind else ahead[0]
+            up = not behind
+        rest.remove(nxt)
+        order.append(nxt)
+    return order
+
+
+def offline_busy(spec: SwapDeviceSpec, order: list[int], seed: int) -> float:
+    """Sum of service times for one-page reads in this order, same rotational draws."""
+    hdd_spec = spec.hdd
+    assert hdd_spec is not None
+    period = 60 / hdd_spec.rpm
+    rot = (np.random.default_rng(seed).random(1024) * period).tolist()
+    k = (hdd_spec.avg_seek_ms - hdd_spec.track_to_track_ms) * 1e-3 / (8 / 15)
+    head, total, r = 0, 0.0, 0
+    for s in order:
+        d = abs(s * PAGE - head) / spec.capacity
+        if d:
+            total += min(
+                hdd_spec.track_to_track_ms * 1e-3 + k * math.sqrt(d), hdd_spec.full_stroke_ms * 1e-3
+            )
+            total += rot[r]
+            r += 1
+        total += PAGE / (hdd_spec.transfer_mbps * 1e6)
+        head = (s + 1) * PAGE
+    return total
+
+
+def hdd_sched(sched: str) -> SwapDeviceSpec:
+    spec = hdd()
+    assert spec.hdd is not None
+    return spec.model_copy(update={"hdd": spec.hdd.model_copy(update={"scheduler": sched})})
+
+
+def test_hdd_elevator_beats_fifo_on_a_random_backlog() -> None:
+    n = 500
+    slots = np.random.default_rng(30).integers(0, (64 << 30) // PAGE, n).tolist()
+    means = {}
+    for sched in ("fifo", "clook", "look"):
+        spec = hdd_sched(sched)
+        dev = backlog(spec, slots, 31)
+        exact = offline_busy(spec, offline_order(slots, sched), 31)
+        means[sched] = dev.busy_time / n
+        print(
+            f"{sched}: mean service {means[sched] * 1e3:.3f} ms, offline {exact / n * 1e3:.3f} ms"
+        )
+        assert dev.reads == n
+        assert dev.busy_time == pytest.approx(exact, rel=1e-9)
+    # Closed forms: FIFO seeks between random points average avg_seek; a sweep over n
+    # uniform points moves by spacings ~ Beta(1, n), E[sqrt] = G(3/2) G(n+1) / G(n+3/2).
+    rot_xfer = 0.5 * 60 / 7200 + PAGE / 150e6
+    k = 7.5e-3 / (8 / 15)
+    e_sqrt = math.exp(math.lgamma(1.5) + math.lgamma(n + 1) - math.lgamma(n + 1.5))
+    sweep = 1e-3 + k * e_sqrt + rot_xfer
+    print(
+        f"closed form: fifo {(8.5e-3 + rot_xfer) * 1e3:.3f} ms, sweep {sweep * 1e3:.3f} ms; "
+        f"clook/fifo {means['clook'] / means['fifo']:.3f}"
+    )
+    assert means["fifo"] == pytest.approx(8.5e-3 + rot_xfer, rel=0.05)
+    assert means["clook"] == pytest.approx(sweep, rel=0.05)
+    assert means["look"] == pytest.approx(sweep, rel=0.05)
+    assert means["clook"] < 0.6 * means["fifo"]
+
+
+def test_hdd_profile_random_swapin_costs_milliseconds() -> None:
+    spec = load_profile(HARDWARE / "desktop-2013-hdd.yaml").swap_devices["sda"]
+    assert spec.hdd is not None and spec.hdd.scheduler == "clook"
+    dev = SwapDevice(simpy.Environment(), spec, np.random.default_rng(14))
+    lat = random_reads(dev, 10_000, 1, 15)
+    mean = sum(lat) / len(lat)
+    print(
+        f"desktop HDD random 4K swap-in: {mean * 1e3:.2f} ms, closed form {dev.mean_service_time('read') * 1e3:.2f} ms"
+    )
+    assert mean == pytest.approx(dev.mean_service_time("read"), rel=0.02)
+    assert mean > 5e-3

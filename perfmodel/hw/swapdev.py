@@ -164,9 +164,10 @@ class SwapDevice:
         # its tag or channel straight to the first waiter.
         qd = spec.queue_depth
         if self.is_hdd:
+            # The head is its own queue (_head_busy and the elevator below).
             self.servers = 1
             self._tags_free = _UNLIMITED
-            self._chan_free = 1
+            self._chan_free = _UNLIMITED
         else:
             self.servers = spec.parallelism if qd is None else min(qd, spec.parallelism)
             self._tags_free = _UNLIMITED if qd is None else qd

@@ -29,9 +29,14 @@ class SwapIO:
         alloc: PageAllocator,
         memcg: Memcg,
         counters: Counters,
+        max_pages: int | None = None,
     ) -> None:
         self.env = env
         self.dev = dev
+        # Largest merged write: the queue's max_sectors_kb unless given.
+        if max_pages is None:
+            max_pages = dev.spec.max_sectors_kb * 1024 // dev.page_size
+        self.max_pages = max(1, max_pages)
         self.pt = pt
         self.alloc = alloc
         self.memcg = memcg
@@ -48,7 +53,9 @@ class SwapIO:
     def write(self, pages: list[int], nodes: list[int]) -> None:
         """Submit async writes for pages already in WRITEBACK state.
 
-        Sorted by slot and merged into contiguous runs, as a blk plug would.
+        Sorted by slot and merged into contiguous runs of at most max_pages, as a blk
+        plug flushing into the queue would (blk_attempt_plug_merge, bounded by
+        max_sectors_kb).
         """
         if not pages:
             return
@@ -57,21 +64,24 @@ class SwapIO:
         self.c.pswpout += len(pages)
         run: list[tuple[int, int, int]] = []
         prev = -2
+        cap = self.max_pages
         for i in order:
             p = pages[i]
             s = slot[p]
-            if run and s != prev + 1:
-                self.env.process(self._write_run(run))
+            if run and (s != prev + 1 or len(run) == cap):
+                self.env.process(self._write_run(prev + 1 - len(run), run))
                 run = []
             self._gen += 1
             self.inflight[p] = (self._gen, nodes[i])
             run.append((p, self._gen, nodes[i]))
             prev = s
         if run:
-            self.env.process(self._write_run(run))
+            self.env.process(self._write_run(prev + 1 - len(run), run))
 
-    def _write_run(self, run: list[tuple[int, int, int]]) -> Generator[simpy.Event, Any, None]:
-        first = self._slot[run[0][0]]
+    def _write_run(
+        self, first: int, run: list[tuple[int, int, int]]
+    ) -> Generator[simpy.Event, Any, None]:
+        # first is taken at submission: a fault may free the slot before the process starts.
         lat = yield from self.dev.io("write", first, len(run))
         self.write_latencies.append(lat)
         state = self._state
