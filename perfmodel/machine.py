@@ -80,7 +80,8 @@ class Machine:
         swap_bytes = sc.swap.size if sc.swap.size is not None else dspec.capacity
         self.device = SwapDevice(env, dspec, np.random.default_rng(dev_seed), ps, dev_name)
         self.slots = SwapSlots(swap_bytes // ps, len(self.cpus), dspec.kind == "hdd")
-        self.swapio = swapio = SwapIO(env, self.device, pt, alloc, memcg, counters)
+        self.swapio = swapio = SwapIO(env, self.device, pt, alloc, memcg, counters,
+                                      slots=self.slots)
 
         self.compressor = Compressor(sc.zswap.compressor, hw.compressors[sc.zswap.compressor])
         zpool_name = sc.zswap.zpool or era.default_zpool

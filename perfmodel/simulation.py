@@ -183,8 +183,9 @@ def collect(
             "writes": dev.writes,
             "read_pages": dev.read_pages,
             "written_pages": dev.written_pages,
-            "utilisation": dev.busy_time / max(m.env.now, 1e-12) / dev.spec.parallelism
-            if dev.spec.kind != "hdd" else dev.busy_time / max(m.env.now, 1e-12),
+            "utilisation": dev.busy_time / max(m.env.now, 1e-12) / dev.servers,
+            "slot_fragmentation": m.slots.fragmentation(),
+            "mean_alloc_run": m.slots.mean_alloc_run(),
         }
     }
     cpus = {

@@ -172,6 +172,10 @@ class FaultHandler:
         slot = self._slot[page]
         if slot >= 0:
             self.zswap.invalidate(page)
+            if self.swapio.slot_busy(slot):
+                # folio_free_swap() fails under writeback: the page keeps its slot
+                # and is written there again when next reclaimed.
+                return
             self.slots.free(slot)
             self._slot[page] = -1
 

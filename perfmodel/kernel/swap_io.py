@@ -12,6 +12,7 @@ from perfmodel.kernel.counters import Counters
 from perfmodel.kernel.memcg import Memcg
 from perfmodel.kernel.page_alloc import PageAllocator
 from perfmodel.kernel.pages import DISK, RESIDENT, WRITEBACK, PageTable
+from perfmodel.kernel.swap_slots import SwapSlots
 
 
 class SwapIO:
@@ -30,6 +31,7 @@ class SwapIO:
         memcg: Memcg,
         counters: Counters,
         max_pages: int | None = None,
+        slots: SwapSlots | None = None,
     ) -> None:
         self.env = env
         self.dev = dev
@@ -49,6 +51,11 @@ class SwapIO:
         self.orphans: dict[tuple[int, int], int] = {}
         self.write_latencies: list[float] = []
         self.read_latencies: list[float] = []
+        # A slot under write-out stays allocated until the write completes, even if
+        # its owner lets go of it (the swap cache holds a reference).
+        self.slots = slots
+        self.busy: dict[int, int] = {}
+        self.deferred_free: set[int] = set()
 
     def write(self, pages: list[int], nodes: list[int]) -> None:
         """Submit async writes for pages already in WRITEBACK state.
@@ -73,6 +80,7 @@ class SwapIO:
                 run = []
             self._gen += 1
             self.inflight[p] = (self._gen, nodes[i])
+            self.busy[s] = self.busy.get(s, 0) + 1
             run.append((p, self._gen, nodes[i]))
             prev = s
         if run:
@@ -86,6 +94,17 @@ class SwapIO:
         self.write_latencies.append(lat)
         state = self._state
         freed = 0
+        busy = self.busy
+        for s in range(first, first + len(run)):
+            left = busy[s] - 1
+            if left:
+                busy[s] = left
+            else:
+                del busy[s]
+                if s in self.deferred_free:
+                    self.deferred_free.discard(s)
+                    assert self.slots is not None
+                    self.slots.free(s)
         for p, gen, nid in run:
             cur = self.inflight.get(p)
             if cur is not None and cur[0] == gen:
@@ -101,6 +120,17 @@ class SwapIO:
                 freed += 1
         if freed:
             self.alloc.signal_freed()
+
+    def slot_busy(self, slot: int) -> bool:
+        return slot in self.busy
+
+    def free_slot(self, slot: int) -> None:
+        """swap_free(): now, or when the write-out holding the slot completes."""
+        if slot in self.busy:
+            self.deferred_free.add(slot)
+        else:
+            assert self.slots is not None
+            self.slots.free(slot)
 
     def rescue(self, page: int) -> int:
         """A fault found the page under writeback: it keeps its frame. Returns the node."""

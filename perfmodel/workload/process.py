@@ -124,7 +124,7 @@ class WorkloadProcess:
                 m.swapio.orphan(p)
             m.zswap.invalidate(p)
             if slot[p] >= 0:
-                m.slots.free(slot[p])
+                m.swapio.free_slot(slot[p])
                 slot[p] = -1
             state[p] = UNTOUCHED
         lo, hi = self.base, self.base + self.npages
