@@ -1,4 +1,5 @@
-"""python -m perfmodel.lab run SCENARIO [--hardware P] [--set K=V]... [--out F]"""
+"""python -m perfmodel.lab run SCENARIO [--hardware P] [--set K=V]... [--out F]
+python -m perfmodel.lab profile [--kernel 6.12] [--out-dir hardware]"""
 
 from __future__ import annotations
 
@@ -19,11 +20,24 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--timeout", type=float, default=900.0)
     r.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
     r.add_argument("--verbose", "-v", action="store_true", help="log the steps to stderr")
+    p = sub.add_parser(
+        "profile",
+        help="measure the lab guests and write hardware/lab-qemu.yaml and lab-qemu-2node.yaml",
+    )
+    p.add_argument("--kernel", default="6.12", help="kernel series to boot (default 6.12)")
+    p.add_argument("--out-dir", default="hardware", help="where the profiles go (default hardware)")
+    p.add_argument("--only", action="append", metavar="PROFILE",
+                   help="measure only this profile (lab-qemu or lab-qemu-2node); repeatable")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per guest boot")
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument("--verbose", "-v", action="store_true", help="log the steps to stderr")
     a = ap.parse_args(argv)
     if a.verbose:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if a.cmd == "profile":
+        return _profile(a)
 
     from perfmodel.lab.run import lab_run
 
@@ -38,6 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     for p in w["passes"]:
         print(f"  pass {p['pass']} {p['kind']:6s} {p['elapsed_s']:8.2f} s "
               f"{p['throughput_mbps']:8.1f} MB/s")
+    return 0
+
+
+def _profile(a: argparse.Namespace) -> int:
+    from perfmodel.lab.bench import lab_profile, summary
+
+    try:
+        done = lab_profile(a.kernel, a.out_dir, a.timeout, accel=a.accel, profiles=a.only)
+    except PerfmodelError as e:
+        print(f"perfmodel lab: error: {e}", file=sys.stderr)
+        return 2
+    for path, run in done:
+        print(f"wrote {path}")
+        for line in summary(run):
+            print(f"  {line}")
     return 0
 
 
