@@ -43,7 +43,7 @@ def test_corpus_covers_what_validation_needs():
     ref = by_name["612-lz4-p20-seq-a"]
     same = [r for r in recs if r.scenario == ref.scenario and r.hardware == ref.hardware]
     assert len(same) >= 3
-    assert all(r.host["accel"] in ("tcg", "kvm") for r in recs)
+    assert all(r.host.accel in ("tcg", "kvm") for r in recs)
 
 
 def test_validate_whole_corpus(capsys, tmp_path):
