@@ -215,7 +215,7 @@ def render_profile(
         f"description: measured {topo.model}, {len(topo.nodes)} NUMA node(s)",
         "",
         "cpu:",
-        f"  model: {json.dumps(topo.model)}",
+        f"  model: {json.dumps(topo.model)}  # /proc/cpuinfo model name",
         f"  sockets: {topo.sockets}  # sysfs physical_package_id",
         f"  cores_per_socket: {topo.cores_per_socket}  # sysfs core_id count per package",
         f"  threads_per_core: {topo.threads_per_core}  # sysfs thread_siblings_list",

@@ -1,0 +1,816 @@
+"""Measure the lab's own hardware profiles inside its QEMU guests.
+
+Emulation distorts costs (under TCG guest CPU work slows far more than I/O),
+so hardware/lab-qemu.yaml and hardware/lab-qemu-2node.yaml are measured where
+the kernel under test runs: the guest boots an initramfs with two static
+microbenchmarks,
+
+- lab/bench/pagebench.c: compress and decompress time per 4 KiB page and
+  compressed sizes for each compressor (the real lz4, zstd, lzo and zlib
+  libraries) and content class, the cost of a page copy, memory latency;
+- lab/bench/iobench.c: O_DIRECT latency, bandwidth and IOPS per queue depth of
+  each lab swap device, plus the cost of a first-touch page fault;
+
+and prints what the kernel reports about CPUs and NUMA nodes. The three lab
+devices (perfmodel/lab/devices.py) are attached at once, each with its QEMU
+throttling, and found in the guest by their virtio serial numbers.
+
+Console lines for the host start with '@@':
+
+    @@BOOT <uptime>          @@UNAME <release>       @@NPROC <n>
+    @@FILE <path> ... @@ENDFILE   a file's text (cpuinfo, meminfo, sysfs topology)
+    @@T <phase> <uptime>     a phase starts (pagebench, faults, io-<device>, end)
+    @@QUEUE <device> <dev> <nr_requests> <max_sectors_kb> <scheduler...>
+    @@BENCH {json}  @@MEM {json}   pagebench
+    @@FAULT {json}  @@IO {json}    iobench
+    @@ERROR <message>        @@SETUP-ERROR <message>
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perfmodel.lab.console import _ANSI, _KMSG, _TAG
+from perfmodel.lab.devices import DEVICES, LabDevice
+from perfmodel.lab.errors import LabError, LabNotSetUp
+from perfmodel.lab.guest import GuestPlan, MiB, NumaNode, qemu_command
+from perfmodel.lab.initramfs import EXE, Entry, guest_entries, write_newc
+from perfmodel.lab.kernel import KernelTree, find_kernel, module_chain, module_name, read_module
+from perfmodel.lab.paths import build_dir, cache_dir, lab_dir
+from perfmodel.profiling.host import (
+    CompressorStats,
+    DeviceStats,
+    Topology,
+    parse_pagebench,
+    read_topology,
+    render_profile,
+)
+
+log_ = logging.getLogger("perfmodel.lab")
+
+GiB = 1 << 30
+PAGE = 4096
+# The model caps a scenario's memory.ram by the profile's total; the corpus
+# guests use 512 MiB.
+MIN_PROFILE_MEMORY = 512 * MiB
+# One sparse raw image per lab device; the capacity written to the profiles.
+IMAGE_SIZE = 2 * GiB
+# Guest disks in attach order: lab device name, virtio serial the guest finds it by.
+BENCH_DISKS = ("vda", "vda-ssd", "vda-slow")
+# Kind written for every lab device: virtio-blk has a deep queue (a 256-entry
+# virtqueue, blk-mq), not the 32 tags of SATA NCQ that kind sata_ssd implies.
+DEVICE_KIND = "nvme"
+HOW = "perfmodel lab profile in the QEMU guest"
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    """What the guest runs. With these a TCG boot takes about two minutes (pagebench
+    about 30 s, iobench about 80 s for the three disks)."""
+
+    pages: int = 2000  # pagebench pages per content class
+    reps: int = 3  # pagebench repetitions (best of)
+    io_samples: int = 5000  # timed random 4 KiB requests per direction at queue depth 1
+    seq_mib: int = 128  # sequential region for the bandwidth test
+    qds: tuple[int, ...] = (1, 4, 16)
+    qd_ms: int = 2000  # time per queue depth and direction
+    fault_mib: int = 256  # first-touch region for the fault cost
+
+
+@dataclass(frozen=True)
+class BenchGuest:
+    """One guest topology and the profile it measures."""
+
+    profile: str
+    vcpus: int
+    ram: int
+    numa: tuple[NumaNode, ...] = ()  # empty: no -numa options, one node
+
+    def plan(self, series: str, modules: tuple[str, ...]) -> GuestPlan:
+        """A GuestPlan for qemu_command: the same -m, -smp and -numa as a lab run."""
+        return GuestPlan(
+            series=series, ram=self.ram, vcpus=self.vcpus, numa=self.numa,
+            swap_size=IMAGE_SIZE, device=DEVICES["vda"], modules=modules, zswap=(),
+            sysctls=(), cgroup=None, usemem_args=(),
+        )
+
+
+# lab-qemu-2node: -smp 2 and one memory-backend-ram node per vCPU, as plan_guest
+# makes for a two-node profile (memory split evenly).
+GUESTS: dict[str, BenchGuest] = {
+    g.profile: g
+    for g in (
+        BenchGuest("lab-qemu", 1, 2048 * MiB),
+        BenchGuest("lab-qemu-2node", 2, 2048 * MiB,
+                   (NumaNode(1024 * MiB, (0,)), NumaNode(1024 * MiB, (1,)))),
+    )
+}
+
+
+def serial(device: str) -> str:
+    """virtio-blk serial of a lab device's disk (at most 20 characters)."""
+    return f"bench-{device}"
+
+
+# ---------------------------------------------------------------------------
+# Guest: /init, initramfs, QEMU command (pure except the initramfs writer)
+
+
+def bench_init_script(module_files: list[str], params: BenchParams,
+                      devices: tuple[str, ...] = BENCH_DISKS) -> str:
+    """The guest's /init: topology, pagebench, fault timing, iobench per disk, power off."""
+    q = shlex.quote
+    lines = [
+        "#!/bin/sh",
+        "# perfmodel lab bench guest: report CPUs and nodes, run the microbenchmarks, power off.",
+        "export PATH=/bin",
+        "mount -t proc proc /proc",
+        "mount -t sysfs sysfs /sys",
+        "mount -t devtmpfs devtmpfs /dev",
+        "# Kernel messages would break the data lines on the shared console.",
+        "echo 1 > /proc/sys/kernel/printk",
+        "echo",
+        'echo "@@BOOT $(cut -d" " -f1 /proc/uptime)"',
+        'fail() { echo "@@SETUP-ERROR $*"; sync; poweroff -f; sleep 10; }',
+        'phase() { echo "@@T $1 $(cut -d" " -f1 /proc/uptime)"; }',
+        'dump() { for f in "$@"; do [ -r "$f" ] || continue; echo "@@FILE $f"; cat "$f"; '
+        'echo; echo "@@ENDFILE"; done; }',
+    ]
+    for m in module_files:
+        lines.append(f'insmod /lib/modules/{q(m)} 2>/dev/null || fail "insmod {m} failed"')
+    lines += [
+        'echo "@@UNAME $(uname -r)"',
+        'echo "@@NPROC $(nproc)"',
+        "dump /proc/cpuinfo /proc/meminfo /sys/devices/system/cpu/online",
+        "for c in /sys/devices/system/cpu/cpu[0-9]*; do",
+        '  dump "$c/topology/physical_package_id" "$c/topology/core_id" '
+        '"$c/topology/thread_siblings_list"',
+        "done",
+        "for n in /sys/devices/system/node/node[0-9]*; do",
+        '  dump "$n/cpulist" "$n/meminfo" "$n/distance"',
+        "done",
+        "# Disks by virtio serial, not by probe order.",
+        "disk() { for d in /sys/block/vd*; do "
+        '[ "$(cat "$d/serial" 2>/dev/null)" = "$1" ] && { echo "${d##*/}"; return 0; }; '
+        "done; return 1; }",
+        "i=0",
+        "while [ \"$i\" -lt 100 ]; do",
+        "  n=0",
+        f"  for s in {' '.join(serial(d) for d in devices)}; do disk \"$s\" >/dev/null && n=$((n + 1)); done",
+        f"  [ \"$n\" -eq {len(devices)} ] && break",
+        "  sleep 0.1; i=$((i + 1))",
+        "done",
+        "phase pagebench",
+        f"/bin/pagebench --pages {params.pages} --reps {params.reps} "
+        '|| echo "@@ERROR pagebench failed with status $?"',
+        "phase faults",
+        f'/bin/iobench --faults {params.fault_mib} || echo "@@ERROR iobench --faults failed"',
+    ]
+    io = (f"--samples {params.io_samples} --seq-mib {params.seq_mib} "
+          f"--qd {','.join(str(x) for x in params.qds)} --qd-ms {params.qd_ms}")
+    for d in devices:
+        lines += [
+            f"phase io-{d}",
+            f"if v=$(disk {serial(d)}); then",
+            "  Q=/sys/block/$v/queue",
+            f'  echo "@@QUEUE {d} /dev/$v $(cat $Q/nr_requests) $(cat $Q/max_sectors_kb) '
+            '$(cat $Q/scheduler)"',
+            f'  /bin/iobench --label {d} {io} "/dev/$v" '
+            f'|| echo "@@ERROR iobench on {d} (/dev/$v) failed"',
+            "else",
+            f'  echo "@@ERROR disk {serial(d)} did not appear"',
+            "fi",
+        ]
+    lines += ["phase end", "sync", "poweroff -f", "sleep 10"]
+    return "\n".join(lines) + "\n"
+
+
+def bench_entries(init: str, pagebench: bytes, iobench: bytes,
+                  modules: dict[str, bytes]) -> list[Entry]:
+    """The lab guest's file system with the two benchmarks instead of usemem."""
+    ents = [e for e in guest_entries(init, b"", modules) if e.path != "bin/usemem"]
+    return [*ents, Entry("bin/pagebench", EXE, pagebench), Entry("bin/iobench", EXE, iobench)]
+
+
+def bench_qemu_command(guest: BenchGuest, accel: str, kernel: Path, initrd: Path,
+                       images: dict[str, Path], direct_io: bool = True,
+                       qemu: str = "qemu-system-x86_64") -> list[str]:
+    """A lab run's QEMU command line with one virtio disk per lab device.
+
+    Accelerator, CPU model, -m, -smp and -numa come from guest.qemu_command, so
+    they match a lab run; its single swap disk is replaced by the three below.
+    """
+    plan = guest.plan("", ())
+    first = BENCH_DISKS[0]
+    cmd = qemu_command(plan, accel, kernel, initrd, images[first], direct_io, qemu)
+    i = cmd.index("-drive")
+    if cmd[i + 2] != "-device" or not cmd[i + 3].startswith("virtio-blk-pci"):
+        raise LabError("unexpected qemu_command layout: no -drive/-device pair")
+    cache = "cache=none,aio=threads" if direct_io else "cache=writeback"
+    disks: list[str] = []
+    for n, name in enumerate(BENCH_DISKS):
+        dev: LabDevice = DEVICES[name]
+        drive = [f"file={images[name]}", "format=raw", "if=none", f"id=disk{n}", cache]
+        drive += dev.throttling()
+        disks += ["-drive", ",".join(drive),
+                  "-device", f"virtio-blk-pci,drive=disk{n},serial={serial(name)}"]
+    return cmd[:i] + disks + cmd[i + 4:]
+
+
+# ---------------------------------------------------------------------------
+# Console
+
+
+@dataclass
+class BenchConsole:
+    boot_uptime: float | None = None
+    release: str | None = None
+    nproc: int | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    bench_lines: list[str] = field(default_factory=list)  # @@BENCH and @@MEM, for parse_pagebench
+    fault: dict[str, Any] | None = None
+    io: dict[str, dict[str, Any]] = field(default_factory=dict)  # by lab device name
+    queues: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    tail: list[str] = field(default_factory=list)
+
+
+def parse_bench_console(text: str) -> BenchConsole:
+    c = BenchConsole()
+    current: list[str] | None = None
+    path = ""
+    lines = _ANSI.sub("", text.replace("\r", "")).split("\n")
+    for raw in lines:
+        line = raw.rstrip()
+        m = _TAG.search(line)
+        if m is None:
+            if current is not None and not _KMSG.match(line):
+                current.append(line)
+            continue
+        tag, rest = m.group(1), (m.group(2) or "").strip()
+        if current is not None:
+            c.files[path] = "\n".join(current) + "\n"
+            current = None
+        if tag == "BOOT":
+            c.boot_uptime = _float(rest)
+        elif tag == "UNAME":
+            c.release = rest
+        elif tag == "NPROC":
+            c.nproc = int(rest) if rest.isdigit() else None
+        elif tag == "FILE":
+            path, current = rest, []
+        elif tag == "T":
+            name, _, t = rest.partition(" ")
+            v = _float(t)
+            if v is not None:
+                c.phases[name] = v
+        elif tag in ("BENCH", "MEM"):
+            c.bench_lines.append(f"@@{tag} {rest}")
+        elif tag == "FAULT":
+            c.fault = _json(rest)
+        elif tag == "IO":
+            d = _json(rest)
+            if isinstance(d, dict) and "label" in d:
+                c.io[str(d["label"])] = d
+            else:
+                c.errors.append(f"unreadable @@IO line: {rest[:80]}")
+        elif tag == "QUEUE":
+            name, _, what = rest.partition(" ")
+            c.queues[name] = what
+        elif tag in ("ERROR", "SETUP-ERROR"):
+            c.errors.append(rest)
+    if current is not None:
+        c.files[path] = "\n".join(current) + "\n"
+    c.tail = [ln.strip() for ln in lines if ln.strip()][-6:]
+    return c
+
+
+def _float(s: str) -> float | None:
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def _json(s: str) -> Any:
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return None
+
+
+def guest_topology(c: BenchConsole) -> Topology:
+    """host.read_topology over the guest's files, rebuilt in a scratch tree."""
+    if "/proc/cpuinfo" not in c.files:
+        raise LabError("the guest console has no /proc/cpuinfo")
+    with tempfile.TemporaryDirectory(prefix="perfmodel-guest-") as tmp:
+        for p, text in c.files.items():
+            dst = Path(tmp) / p.lstrip("/")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(text)
+        return read_topology(tmp)
+
+
+def latency_samples(lat: dict[str, Any]) -> list[float]:
+    """n latencies spread over the measured percentiles (iobench prints 101 of them).
+
+    Sample i sits at percentile 100 i / n, interpolated, so the median and the 99th
+    percentile of the list are those iobench measured.
+    """
+    pct = [float(x) for x in lat["pct"]]
+    n = int(lat["n"])
+    out = []
+    for i in range(n):
+        x = 100.0 * i / n
+        k = min(int(x), len(pct) - 2)
+        out.append(pct[k] + (pct[k + 1] - pct[k]) * (x - k))
+    return out
+
+
+def device_stats(name: str, io: dict[str, Any], dev: LabDevice, capacity: int) -> DeviceStats:
+    """A DeviceStats from one @@IO line: latencies, bandwidths, IOPS and parallelism."""
+    qd = sorted(io["qd"], key=lambda p: p["qd"])
+    if not qd:
+        raise LabError(f"{name}: iobench reported no queue-depth points")
+    top = qd[-1]
+    lat1 = float(io["read_lat_us"]["mean"])
+    in_service = top["read_iops"] * lat1 * 1e-6
+    par = max(1, round(in_service))
+    par_note = (
+        f"Little's law: {top['read_iops']:.0f} random 4 KiB reads/s at queue depth {top['qd']} "
+        f"x {lat1:.1f} us mean queue-depth-1 read latency = {in_service:.2f} in service"
+    )
+    per_qd = ", ".join(
+        f"QD{p['qd']} {p['read_iops']:.0f}/{p['write_iops']:.0f}" for p in qd
+    )
+    if dev.iops_total is not None:
+        read_iops = write_iops = float(dev.iops_total)
+        iops_note = (
+            f"QEMU throttling.iops-total={dev.iops_total} (reads and writes share it); "
+            f"measured random 4 KiB read/write IOPS {per_qd}"
+        )
+    else:
+        read_iops = max(p["read_iops"] for p in qd)
+        write_iops = max(p["write_iops"] for p in qd)
+        iops_note = f"highest measured random 4 KiB read/write IOPS over {per_qd}"
+    return DeviceStats(
+        read_lat_us=latency_samples(io["read_lat_us"]),
+        write_lat_us=latency_samples(io["write_lat_us"]),
+        read_mbps=float(io["read_mbps"]),
+        write_mbps=float(io["write_mbps"]),
+        capacity=capacity,
+        parallelism=par,
+        parallelism_note=par_note,
+        read_iops=read_iops,
+        write_iops=write_iops,
+        iops_note=iops_note,
+    )
+
+
+@dataclass
+class GuestRun:
+    """What one boot measured, and how it ran."""
+
+    guest: BenchGuest
+    console: BenchConsole
+    accel: str
+    qemu_version: str
+    wall_s: float
+    host_cpu: str = ""
+    host_cpus: int = 0
+    other_guests: int | None = None  # QEMU processes already running on the host
+    params: BenchParams = field(default_factory=BenchParams)
+    image_size: int = IMAGE_SIZE
+    date: str = ""
+    attempts: int = 1  # boots it took; earlier ones got stuck
+
+
+def check_bench_console(c: BenchConsole) -> None:
+    if c.boot_uptime is None:
+        raise LabError(f"guest did not reach /init: {' | '.join(c.tail)[-300:]}")
+    if c.errors:
+        raise LabError(f"guest benchmark failed: {c.errors[0]}")
+    comps, mem = parse_pagebench("\n".join(c.bench_lines))
+    if not comps or not mem:
+        raise LabError(f"pagebench output missing: {' | '.join(c.tail)[-300:]}")
+    missing = [d for d in BENCH_DISKS if d not in c.io]
+    if missing:
+        raise LabError(f"iobench output missing for {', '.join(missing)}: "
+                       f"{' | '.join(c.tail)[-300:]}")
+
+
+def profile_text(run: GuestRun) -> str:
+    """The profile YAML for one guest run: render_profile plus the lab's header,
+    node memory check and the measured fault cost."""
+    c = run.console
+    check_bench_console(c)
+    g = run.guest
+    topo = guest_topology(c)
+    topo.model = f"{topo.model} (QEMU {run.accel.upper()} vCPU)"
+    comps, mem = parse_pagebench("\n".join(c.bench_lines))
+    # Userspace has no lzo-rle (lzo with a zero-run encoding): it takes lzo's figures.
+    if "lzo" in comps:
+        comps["lzo-rle"] = comps["lzo"]
+
+    total = sum(n["memory_bytes"] for n in topo.nodes)
+    small_mem = total < MIN_PROFILE_MEMORY
+    if small_mem:
+        sizes = [n.memory for n in g.numa] or [g.ram]
+        for nd, size in zip(topo.nodes, sizes, strict=False):
+            nd["memory_bytes"] = size
+
+    devices = []
+    for name in BENCH_DISKS:
+        io = c.io[name]
+        dev = DEVICES[name]
+        stats = device_stats(name, io, dev, run.image_size)
+        where = io.get("device", "?")
+        thr = " ".join(dev.throttling()) or "no throttling"
+        note = f"(guest {where}, {thr}{_queue_note(c.queues.get(name, ''))})"
+        devices.append((name, DEVICE_KIND, stats, note))
+
+    text = render_profile(g.profile, topo, comps, mem, devices, HOW)
+    lines = text.splitlines()
+    date = run.date or time.strftime("%Y-%m-%d")
+    src = f"# measured by {HOW} on {date}"
+    if small_mem:
+        lines = [
+            ln.replace("# node meminfo MemTotal",
+                       f"# QEMU -m / memory-backend size: the guest's MemTotal ({total} B) "
+                       f"is below the corpus's {MIN_PROFILE_MEMORY} B")
+            for ln in lines
+        ]
+    numa_opt = ", ".join(f"node {i} {n.memory // MiB}M cpus {','.join(map(str, n.cpus))}"
+                         for i, n in enumerate(g.numa))
+    accel_desc = ("-accel kvm -cpu host" if run.accel == "kvm"
+                  else "-accel tcg,thread=multi -cpu Westmere")
+    p = run.params
+    pages = max((s.pages for cl in comps.values() for s in cl.values()), default=p.pages)
+    phases = c.phases
+    t_pb = _span(phases, "pagebench", "faults")
+    t_io = _span(phases, f"io-{BENCH_DISKS[0]}", "end")
+    load = (f", {run.other_guests} other QEMU process(es) running when the measurements began"
+            if run.other_guests is not None else "")
+    header = [
+        "#",
+        f"# Measured inside the lab's QEMU guest, not guessed: kernel {c.release}, "
+        f"QEMU {run.qemu_version}, {accel_desc},",
+        f"# -smp {g.vcpus}, -m {g.ram // MiB}M"
+        + (f", memory-backend-ram NUMA nodes: {numa_opt}" if g.numa else ", no -numa options")
+        + f"; the same options as `perfmodel lab run` with a {g.profile} profile.",
+        f"# Host: {run.host_cpu} x {run.host_cpus} CPUs{load}. Guest boot to /init "
+        f"{c.boot_uptime:.1f} s; whole boot {run.wall_s:.0f} s wall"
+        + (f"; pagebench {t_pb:.0f} s" if t_pb is not None else "")
+        + (f", iobench on 3 disks {t_io:.0f} s" if t_io is not None else "")
+        + (f"; boot {run.attempts} (the earlier got stuck and were killed)"
+           if run.attempts > 1 else "") + ".",
+        f"# Compressors: lab/bench/pagebench.c (static; liblz4, libzstd level 3, liblzo2 lzo1x-1, "
+        f"zlib raw deflate), {pages} pages per class, best of {p.reps} rounds.",
+        "# The kernel's own implementations differ somewhat; lzo-rle takes lzo's figures.",
+        "# CPU and NUMA: the guest's /proc/cpuinfo and /sys/devices/system (cpu*/topology, "
+        "node*/cpulist, meminfo, distance).",
+        "# Memory latency and bandwidth: pagebench's pointer chase and 4 KiB page copy on one "
+        "vCPU; QEMU's emulated",
+        "# nodes are the same host memory, so remote equals local here.",
+        "# Swap devices: lab/bench/iobench.c with O_DIRECT on three virtio-blk disks attached at "
+        "once, one per lab device,",
+        f"# each a fresh sparse raw image of {run.image_size} B (cache=none,aio=threads, the "
+        "lab's swap disk options) with the device's",
+        "# QEMU throttling (perfmodel/lab/devices.py). Sequential: "
+        f"{p.seq_mib} MiB in 1 MiB requests (writes allocate, as on the",
+        f"# lab's fresh swap image). Latency: {p.io_samples} random 4 KiB requests at queue depth "
+        "1 (writes to unwritten blocks,",
+        f"# reads of written ones). IOPS: {'/'.join(map(str, p.qds))} threads of random 4 KiB "
+        f"requests for {p.qd_ms} ms each. kind {DEVICE_KIND}: a virtio-blk",
+        "# disk has a deep blk-mq queue, not SATA's 32 NCQ tags.",
+        "# kernel_costs: fault_ns from a first-touch timing in the guest (below); the other "
+        "kernel costs keep their",
+        "# defaults (reclaim and zswap bookkeeping are not measurable from userspace).",
+    ]
+    lines[1:1] = header
+    desc = (f"description: measured inside the lab's QEMU {run.accel.upper()} guest "
+            f"({g.vcpus} vCPU, {len(topo.nodes)} NUMA node(s)) by perfmodel lab profile")
+    lines = [desc if ln.startswith("description:") else ln for ln in lines]
+    # The model name has digits of its own (Westmere E56xx): say where it comes from.
+    lines = [f"{ln}  # guest /proc/cpuinfo model name" if ln.startswith("  model: ") and "#" not in ln
+             else ln for ln in lines]
+
+    fault_line = _fault_line(c.fault, mem, src)
+    lines.append("kernel_costs:  # fault_ns measured; the other costs keep their defaults")
+    if fault_line:
+        lines.append(fault_line)
+    else:
+        lines[-1] = "kernel_costs: {}  # defaults: the fault timing was not usable"
+    return "\n".join(lines) + "\n"
+
+
+def _queue_note(q: str) -> str:
+    """', I/O scheduler mq-deadline' from '@@QUEUE' text: dev nr_requests max_sectors_kb sched..."""
+    m = re.search(r"\[([\w-]+)\]", q)
+    return f", I/O scheduler {m.group(1)}" if m else ""
+
+
+def _span(phases: dict[str, float], a: str, b: str) -> float | None:
+    if a in phases and b in phases:
+        return phases[b] - phases[a]
+    return None
+
+
+def _fault_line(fault: dict[str, Any] | None, mem: dict[str, float], src: str) -> str | None:
+    """kernel_costs.fault_ns: first touch minus the model's zero-fill of a page.
+
+    The model charges a first touch fault_ns plus page_size / core_bandwidth_mbps
+    (the page clear); the measured first touch covers both.
+    """
+    if not fault or "first_touch_ns" not in fault:
+        return None
+    bw = mem.get("copy_mbps")
+    if not bw:
+        return None
+    zero = PAGE / float(bw) * 1e3
+    ft = float(fault["first_touch_ns"])
+    ns = ft - zero
+    if ns <= 0:
+        return None
+    return (
+        f"  fault_ns: {round(ns)}  # iobench --faults: first write to a fresh anonymous 4 KiB page "
+        f"{ft:.0f} ns (best of 3 rounds over {fault.get('pages', '?')} pages, MADV_NOHUGEPAGE), "
+        f"less the model's zero-fill 4096 B / core_bandwidth_mbps = {zero:.0f} ns {src}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+def _binary(name: str) -> Path:
+    """A static benchmark from lab/bench, (re)built when its source is newer."""
+    src_dir = lab_dir() / "bench"
+    out = build_dir() / name
+    sources = [src_dir / f"{name}.c", src_dir / "pagegen.h"]
+    newest = max((s.stat().st_mtime for s in sources if s.exists()), default=0.0)
+    if out.exists() and out.stat().st_mtime >= newest:
+        return out
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        raise LabNotSetUp(f"{name} is not built and make or cc is missing")
+    proc = subprocess.run(["make", "-s", "-C", str(src_dir), f"OUT={build_dir()}", str(out)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not out.exists():
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        raise LabError(f"building {name} failed: {last} (it needs static libc, liblz4, "
+                       "libzstd, liblzo2 and zlib)")
+    return out
+
+
+def _other_guests() -> int | None:
+    """QEMU system emulators already running on this host, by /proc/*/comm."""
+    try:
+        n = 0
+        for comm in Path("/proc").glob("[0-9]*/comm"):
+            try:
+                n += comm.read_text().startswith("qemu-system")
+            except OSError:
+                continue
+        return n
+    except OSError:
+        return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace path in one step: lab runs read these profiles while we write them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# The guest prints at least every ~40 s (iobench on the throttled disk is the longest
+# silence); a console quiet for this long means the guest is stuck.
+STALL_S = 240.0
+# Boots per profile: a stuck guest (seen once in a few dozen boots: I/O that never
+# completes under TCG) is booted again from scratch.
+ATTEMPTS = 2
+
+
+def _boot_watched(cmd: list[str], log: Path, deadline: float, probe_s: float | None,
+                  stall_s: float = STALL_S) -> str:
+    """Run QEMU until it exits: 'exited', 'timeout', 'stalled' or 'probe-failed'.
+
+    As perfmodel.lab.run._boot, plus a watchdog on console output.
+    """
+    from perfmodel.lab import run as labrun
+
+    t0 = last_change = time.monotonic()
+    last_size = -1
+    with log.open("wb") as f:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None:
+                time.sleep(labrun.POLL_S)
+                now = time.monotonic()
+                size = log.stat().st_size
+                if size != last_size:
+                    last_size, last_change = size, now
+                status = None
+                if probe_s is not None and now - t0 > probe_s and b"@@BOOT" not in log.read_bytes():
+                    status = "probe-failed"
+                elif now > deadline:
+                    status = "timeout"
+                elif now - last_change > stall_s:
+                    status = "stalled"
+                if status is not None:
+                    proc.kill()
+                    proc.wait()
+                    return status
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if probe_s is not None and b"@@BOOT" not in log.read_bytes():
+        return "probe-failed"
+    return "exited"
+
+
+@dataclass
+class BootResult:
+    accel: str
+    text: str
+    wall_s: float
+    attempts: int  # boots under the accelerator used, the last one complete
+    failed_logs: list[Path] = field(default_factory=list)
+
+
+def _boot_guest(guest: BenchGuest, tree: KernelTree, initrd: Path, run_dir: Path,
+                tries: list[str], timeout_s: float) -> BootResult:
+    """Boot one guest until it runs through (at most ATTEMPTS boots)."""
+    from perfmodel.lab import run as labrun
+
+    images = {d: cache_dir() / f"bench-{os.getpid()}-{d}.img" for d in BENCH_DISKS}
+    log = run_dir / f"console-{guest.profile}.log"
+    failed: list[Path] = []
+    status, used, wall, attempt = "exited", tries[-1], 0.0, 0
+    try:
+        plan = [(acc, i < len(tries) - 1) for i, acc in enumerate(tries)]
+        while plan:
+            acc, probing = plan.pop(0)
+            for img in images.values():
+                # Fresh sparse images each boot, as the lab's swap image is.
+                img.unlink(missing_ok=True)
+                with img.open("wb") as f:
+                    f.truncate(IMAGE_SIZE)
+            direct = labrun._direct_io_ok(images[BENCH_DISKS[0]])
+            cmd = bench_qemu_command(guest, acc, tree.vmlinuz, initrd, images, direct,
+                                     labrun.QEMU)
+            probe = labrun.KVM_PROBE_S if acc == "kvm" and probing else None
+            log_.info("booting %s under %s: %s", guest.profile, acc, shlex.join(cmd))
+            t0 = time.monotonic()
+            status = _boot_watched(cmd, log, t0 + timeout_s, probe)
+            wall = time.monotonic() - t0
+            used = acc
+            log_.info("QEMU %s after %.1f s", status, wall)
+            if status == "probe-failed":
+                continue
+            attempt += 1
+            if status in ("stalled", "timeout") and attempt < ATTEMPTS:
+                keep = log.with_name(f"{log.stem}-{status}-{attempt}.log")
+                os.replace(log, keep)
+                failed.append(keep)
+                log_.warning("%s: guest %s (console kept as %s); booting it again",
+                             guest.profile, status, keep.name)
+                plan.insert(0, (acc, False))
+    finally:
+        for img in images.values():
+            img.unlink(missing_ok=True)
+    text = log.read_text(errors="replace")
+    if status in ("stalled", "timeout"):
+        c = parse_bench_console(text)
+        why = (f"its console was silent for {STALL_S:g} s" if status == "stalled"
+               else f"it ran past the {timeout_s:g} s timeout")
+        raise LabError(f"{guest.profile}: guest stuck in {attempt} boot(s), {why}: "
+                       f"{' | '.join(c.tail)[-300:]} (console: {log})")
+    if status == "probe-failed":
+        raise LabError(f"{guest.profile}: guest did not boot under {used} (console: {log})")
+    return BootResult(used, text, wall, attempt, failed)
+
+
+def lab_profile(
+    kernel: str = "6.12",
+    out_dir: str | Path = "hardware",
+    timeout_s: float = 900,
+    *,
+    accel: str = "auto",
+    profiles: list[str] | None = None,
+    params: BenchParams | None = None,
+) -> list[tuple[Path, GuestRun]]:
+    """Boot one guest per lab profile, measure it, and write hardware/<profile>.yaml.
+
+    timeout_s bounds each boot. accel: "auto" tries KVM (with the lab's probe)
+    and falls back to TCG, as `perfmodel lab run` does. Returns (path, run) per
+    profile written; the console logs stay in lab/build/bench-*/.
+    """
+    from perfmodel.lab import run as labrun
+
+    if accel not in ("auto", "kvm", "tcg"):
+        raise LabError(f"accel: expected auto, kvm or tcg (got {accel!r})")
+    names = profiles or list(GUESTS)
+    unknown = [n for n in names if n not in GUESTS]
+    if unknown:
+        raise LabError(f"no bench guest for {', '.join(unknown)} (have {', '.join(GUESTS)})")
+    params = params or BenchParams()
+    tree = find_kernel(kernel)
+    qemu_version = labrun._qemu_version()
+    paths = module_chain(tree, ["virtio_pci", "virtio_blk"])
+    modules = {module_name(p): read_module(p) for p in paths}
+    pagebench = _binary("pagebench").read_bytes()
+    iobench = _binary("iobench").read_bytes()
+    created = dt.datetime.now(dt.UTC)
+    run_dir = build_dir() / f"bench-{created.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    initrd = run_dir / "initramfs.cpio"
+    init = bench_init_script(list(modules), params)
+    write_newc(bench_entries(init, pagebench, iobench, modules), initrd)
+
+    tries = [accel]
+    if accel == "auto":
+        tries = ["kvm", "tcg"] if labrun._kvm_usable() else ["tcg"]
+    out: list[tuple[Path, GuestRun]] = []
+    # Other guests on the host would slow these ones down: say whether any ran.
+    others = _other_guests()
+    for name in names:
+        guest = GUESTS[name]
+        boot = _boot_guest(guest, tree, initrd, run_dir, tries, timeout_s)
+        tries = [boot.accel]  # a KVM probe that failed once fails again
+        run = GuestRun(guest, parse_bench_console(boot.text), boot.accel, qemu_version,
+                       boot.wall_s, labrun._host_cpu(), os.cpu_count() or 0, others, params,
+                       IMAGE_SIZE, created.strftime("%Y-%m-%d"), boot.attempts)
+        try:
+            yaml_text = profile_text(run)
+        except LabError as e:
+            raise LabError(f"{name}: {e} (console: {run_dir / f'console-{name}.log'})") from None
+        path = Path(out_dir) / f"{name}.yaml"
+        _check_profile(yaml_text, name)
+        _write_atomic(path, yaml_text)
+        log_.info("wrote %s", path)
+        out.append((path, run))
+    return out
+
+
+def _check_profile(text: str, name: str) -> None:
+    """Validate before replacing a bundled profile."""
+    from perfmodel.config import load_profile
+    from perfmodel.errors import PerfmodelError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / f"{name}.yaml"
+        p.write_text(text)
+        try:
+            load_profile(p)
+        except PerfmodelError as e:
+            raise LabError(f"the measured {name} profile does not validate: {e}") from None
+
+
+def summary(run: GuestRun) -> list[str]:
+    """A few lines of what a guest measured, for the command line."""
+    c = run.console
+    comps, mem = parse_pagebench("\n".join(c.bench_lines))
+    out = [f"{run.guest.profile}: {c.release} {run.accel}, boot to /init {c.boot_uptime:.1f} s, "
+           f"wall {run.wall_s:.0f} s"]
+    for comp in ("lz4", "zstd", "lzo"):
+        s: CompressorStats | None = comps.get(comp, {}).get("text")
+        if s:
+            out.append(f"  {comp:5s} text: compress {s.compress_ns / 1e3:7.1f} us, decompress "
+                       f"{s.decompress_ns / 1e3:6.1f} us, size p50 {s.size_p50:.0f} B")
+    if mem:
+        out.append(f"  page copy {mem.get('page_copy_ns', 0):.0f} ns ({mem.get('copy_mbps', 0):.0f}"
+                   f" MB/s), pointer chase {mem.get('latency_ns', 0):.0f} ns")
+    if c.fault:
+        out.append(f"  first-touch fault {c.fault['first_touch_ns']:.0f} ns/page")
+    for name in BENCH_DISKS:
+        io = c.io.get(name)
+        if not io:
+            continue
+        qd = " ".join(f"QD{p['qd']}={p['read_iops']:.0f}" for p in io["qd"])
+        out.append(f"  {name:8s} read p50 {io['read_lat_us']['p50']:.0f} us, write p50 "
+                   f"{io['write_lat_us']['p50']:.0f} us, seq {io['read_mbps']:.0f}/"
+                   f"{io['write_mbps']:.0f} MB/s, read IOPS {qd}")
+    return out
+
+
+__all__ = [
+    "BENCH_DISKS", "GUESTS", "BenchParams", "GuestRun", "bench_init_script",
+    "bench_qemu_command", "device_stats", "lab_profile", "parse_bench_console",
+    "profile_text",
+]

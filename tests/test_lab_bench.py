@@ -1,0 +1,233 @@
+"""perfmodel lab profile without booting QEMU: guest /init and command, console parsing,
+the profiles rendered from a captured guest console, and iobench building."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from perfmodel.config import load_profile
+from perfmodel.config.hardware import CONTENT_CLASSES
+from perfmodel.lab.__main__ import main as lab_main
+from perfmodel.lab.bench import (
+    BENCH_DISKS,
+    GUESTS,
+    MIN_PROFILE_MEMORY,
+    BenchParams,
+    GuestRun,
+    _boot_watched,
+    bench_entries,
+    bench_init_script,
+    bench_qemu_command,
+    device_stats,
+    guest_topology,
+    latency_samples,
+    parse_bench_console,
+    profile_text,
+    serial,
+)
+from perfmodel.lab.devices import DEVICES
+from perfmodel.lab.errors import LabError
+from perfmodel.lab.guest import qemu_command
+from perfmodel.profiling.host import parse_pagebench
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "tests" / "data" / "lab-bench-console-sample.txt"
+IOBENCH_C = ROOT / "lab" / "bench" / "iobench.c"
+
+
+def _opt(cmd: list[str], name: str) -> list[str]:
+    return [cmd[i + 1] for i, a in enumerate(cmd) if a == name]
+
+
+def _run(profile: str, text: str | None = None) -> GuestRun:
+    c = parse_bench_console(text if text is not None else SAMPLE.read_text())
+    return GuestRun(GUESTS[profile], c, "tcg", "7.2.0", 200.0, "Test CPU", 2, 0,
+                    BenchParams(), date="2026-01-02")
+
+
+def test_sample_console_parses() -> None:
+    c = parse_bench_console(SAMPLE.read_text())
+    assert c.boot_uptime is not None and c.release
+    assert not c.errors
+    assert set(c.io) == set(BENCH_DISKS)
+    assert {"pagebench", "faults", "end"} <= set(c.phases)
+    comps, mem = parse_pagebench("\n".join(c.bench_lines))
+    assert {"lz4", "zstd", "lzo", "lz4hc", "deflate"} <= set(comps)
+    assert all(set(comps[k]) == set(CONTENT_CLASSES) for k in comps)
+    assert mem["copy_mbps"] > 0 and mem["page_copy_ns"] > 0
+    assert c.fault is not None and c.fault["first_touch_ns"] > 0
+    for name in BENCH_DISKS:
+        io = c.io[name]
+        assert len(io["read_lat_us"]["pct"]) == 101
+        assert [p["qd"] for p in io["qd"]] == [1, 4, 16]
+    topo = guest_topology(c)
+    assert topo.nodes and topo.nodes[0]["memory_bytes"] > 0
+    assert sum(len(n["cpus"]) for n in topo.nodes) == c.nproc
+
+
+def test_throttled_sample_devices_are_slower() -> None:
+    c = parse_bench_console(SAMPLE.read_text())
+    slow, fast = c.io["vda-slow"], c.io["vda"]
+    # 2000 IOPS: a queue of 16 cannot beat the throttle by much.
+    assert slow["qd"][-1]["read_iops"] < 1.2 * DEVICES["vda-slow"].iops_total
+    assert slow["read_mbps"] < 1.2 * DEVICES["vda-slow"].bps_total / 1e6
+    assert fast["qd"][-1]["read_iops"] > slow["qd"][-1]["read_iops"]
+
+
+@pytest.mark.parametrize("name", list(GUESTS))
+def test_rendered_profiles_load(tmp_path: Path, name: str) -> None:
+    text = profile_text(_run(name))
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text)
+    hw = load_profile(p)
+    assert hw.name == name
+    assert set(hw.swap_devices) == set(BENCH_DISKS)
+    assert {"lz4", "zstd", "lzo", "lzo-rle"} <= set(hw.compressors)
+    assert hw.total_memory >= MIN_PROFILE_MEMORY
+    for dname, dev in hw.swap_devices.items():
+        assert dev.parallelism >= 1
+        assert dev.capacity >= 2 << 30  # the lab scenario's 2 GiB swap fits
+        lim = DEVICES[dname].iops_total
+        if lim is not None:
+            assert dev.read_iops == dev.write_iops == lim
+        else:
+            assert dev.read_iops and dev.write_iops
+    assert hw.kernel_costs.fault_ns > 0
+    bare = [ln for ln in text.splitlines()
+            if re.search(r"\d", ln) and "#" not in ln
+            and not re.match(r"^(name|description)\s*:", ln)]
+    assert not bare
+
+
+def test_small_guest_memory_falls_back_to_qemu_size(tmp_path: Path) -> None:
+    text = re.sub(r"MemTotal:(\s+)\d+ kB", r"MemTotal:\g<1>102400 kB", SAMPLE.read_text())
+    out = profile_text(_run("lab-qemu", text))
+    p = tmp_path / "lab-qemu.yaml"
+    p.write_text(out)
+    assert load_profile(p).total_memory == GUESTS["lab-qemu"].ram
+    assert "is below the corpus's" in out
+
+
+def test_two_node_topology_from_files() -> None:
+    files = ["@@BOOT 1.0", "@@FILE /proc/cpuinfo",
+             *[f"processor\t: {i}\nmodel name\t: Westmere\ncpu MHz\t\t: 2600.000\n" for i in (0, 1)],
+             "@@ENDFILE", "@@FILE /sys/devices/system/cpu/online", "0-1", "@@ENDFILE"]
+    for n in (0, 1):
+        d = f"/sys/devices/system/node/node{n}"
+        files += [f"@@FILE {d}/cpulist", str(n), "@@ENDFILE",
+                  f"@@FILE {d}/meminfo", f"Node {n} MemTotal:       1000000 kB", "@@ENDFILE",
+                  f"@@FILE {d}/distance", "10 20" if n == 0 else "20 10", "@@ENDFILE"]
+    topo = guest_topology(parse_bench_console("\n".join(files)))
+    assert [nd["cpus"] for nd in topo.nodes] == [[0], [1]]
+    assert topo.distances == [[10, 20], [20, 10]]
+    assert topo.nodes[1]["memory_bytes"] == 1000000 * 1024
+
+
+def test_latency_samples_keep_quantiles() -> None:
+    pct = [10.0 + q for q in range(100)] + [1000.0]
+    xs = latency_samples({"n": 2000, "pct": pct})
+    assert len(xs) == 2000
+    s = sorted(xs)
+    assert s[1000] == pytest.approx(60.0)
+    assert s[int(0.99 * 2000)] == pytest.approx(109.0)
+
+
+def _io(iops: list[float], lat1: float) -> dict:
+    lat = {"n": 100, "mean": lat1, "p50": lat1, "pct": [lat1] * 101}
+    return {"read_mbps": 100.0, "write_mbps": 90.0, "read_lat_us": lat, "write_lat_us": lat,
+            "qd": [{"qd": q, "read_iops": i, "write_iops": i / 2, "read_lat_us": 1.0,
+                    "write_lat_us": 1.0} for q, i in zip((1, 4, 16), iops, strict=True)]}
+
+
+def test_device_stats_littles_law_and_iops() -> None:
+    d = device_stats("vda", _io([5000, 15000, 30000], 100.0), DEVICES["vda"], 1 << 30)
+    assert d.parallelism == 3  # 30000/s x 100 us
+    assert (d.read_iops, d.write_iops) == (30000, 15000)
+    s = device_stats("vda-slow", _io([1900, 2000, 2000], 50.0), DEVICES["vda-slow"], 1 << 30)
+    assert s.parallelism == 1  # 0.1 in service rounds to 0, at least 1
+    assert s.read_iops == s.write_iops == 2000
+    assert "throttling.iops-total=2000" in s.iops_note
+
+
+def test_incomplete_console_is_an_error() -> None:
+    text = SAMPLE.read_text()
+    cut = text[: text.index('@@IO {"label":"vda-slow"')]
+    with pytest.raises(LabError, match="vda-slow"):
+        profile_text(_run("lab-qemu", cut))
+    with pytest.raises(LabError, match="pagebench failed"):
+        profile_text(_run("lab-qemu", text + "\n@@ERROR pagebench failed with status 1\n"))
+
+
+def test_qemu_command_three_throttled_disks() -> None:
+    g = GUESTS["lab-qemu-2node"]
+    images = {d: Path(f"{d}.img") for d in BENCH_DISKS}
+    cmd = bench_qemu_command(g, "tcg", Path("vmlinuz"), Path("initrd"), images)
+    base = qemu_command(g.plan("", ()), "tcg", Path("vmlinuz"), Path("initrd"), images["vda"])
+    for opt in ("-accel", "-cpu", "-m", "-smp", "-numa", "-object", "-kernel", "-append"):
+        assert _opt(cmd, opt) == _opt(base, opt)
+    assert _opt(cmd, "-smp") == ["2"]
+    assert len(_opt(cmd, "-numa")) == 2
+    drives, devs = _opt(cmd, "-drive"), _opt(cmd, "-device")
+    assert len(drives) == len(devs) == 3
+    for n, name in enumerate(BENCH_DISKS):
+        assert drives[n].startswith(f"file={name}.img,")
+        assert "cache=none,aio=threads" in drives[n]
+        for t in DEVICES[name].throttling():
+            assert t in drives[n]
+        assert devs[n] == f"virtio-blk-pci,drive=disk{n},serial={serial(name)}"
+        assert len(serial(name)) <= 20  # virtio-blk serial limit
+    one = bench_qemu_command(GUESTS["lab-qemu"], "tcg", Path("k"), Path("i"), images)
+    assert _opt(one, "-smp") == ["1"] and not _opt(one, "-numa")
+    assert _opt(one, "-m") == ["2048M"]
+
+
+def test_init_script_runs_each_benchmark() -> None:
+    init = bench_init_script(["virtio_blk.ko"], BenchParams(pages=123))
+    assert init.startswith("#!/bin/sh\n")
+    assert "insmod /lib/modules/virtio_blk.ko" in init
+    assert "/bin/pagebench --pages 123" in init
+    assert "/bin/iobench --faults" in init
+    for name in BENCH_DISKS:
+        assert f"disk {serial(name)}" in init and f"--label {name} " in init
+    assert init.rstrip().endswith("sleep 10") and "poweroff -f" in init
+    paths = {e.path for e in bench_entries(init, b"pb", b"io", {"virtio_blk.ko": b"x"})}
+    assert {"init", "bin/pagebench", "bin/iobench", "lib/modules/virtio_blk.ko"} <= paths
+    assert "bin/usemem" not in paths
+
+
+def test_cli_has_profile_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        lab_main(["profile", "--help"])
+    assert e.value.code == 0
+    assert "--out-dir" in capsys.readouterr().out
+
+
+def test_iobench_compiles(tmp_path: Path) -> None:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    out = tmp_path / "iobench"
+    res = subprocess.run([cc, "-O2", "-Wall", "-static", "-pthread", "-o", str(out),
+                          str(IOBENCH_C)], capture_output=True, text=True, check=False)
+    if res.returncode != 0 and "cannot find -l" in res.stderr:
+        pytest.skip(f"static libraries missing: {res.stderr.strip().splitlines()[-1]}")
+    assert res.returncode == 0, res.stderr
+    assert "warning" not in res.stderr
+    usage = subprocess.run([str(out)], capture_output=True, text=True, check=False)
+    assert usage.returncode == 2 and "iobench" in usage.stderr
+
+
+def test_boot_watchdog_kills_a_silent_guest(tmp_path: Path) -> None:
+    log = tmp_path / "console.log"
+    quiet = ["sh", "-c", "echo @@BOOT 0.5; sleep 30"]
+    assert _boot_watched(quiet, log, time.monotonic() + 20, None, stall_s=1.0) == "stalled"
+    assert "@@BOOT" in log.read_text()
+    done = ["sh", "-c", "echo @@BOOT 0.5; echo @@T end 1"]
+    assert _boot_watched(done, log, time.monotonic() + 20, None, stall_s=5.0) == "exited"
+    assert _boot_watched(quiet, log, time.monotonic() + 1, None, stall_s=10.0) == "timeout"
