@@ -189,6 +189,18 @@ def lab_run_cmd(scenario: str, hardware: str, overrides: tuple[str, ...], out: s
                    f"{p['throughput_mbps']:8.1f} MB/s")
 
 
+@lab.command("profile")
+@click.option("--kernel", default="6.12", show_default=True, help="Guest kernel series.")
+@click.option("--out-dir", default="hardware", show_default=True,
+              type=click.Path(file_okay=False), help="Where lab-qemu*.yaml are written.")
+def lab_profile_cmd(kernel: str, out_dir: str) -> None:
+    """Measure the lab guest (pagebench, iobench) and write the lab-qemu profiles."""
+    from perfmodel.lab.bench import lab_profile
+
+    lab_profile(kernel=kernel, out_dir=out_dir)
+    click.echo(f"wrote {out_dir}/lab-qemu.yaml and {out_dir}/lab-qemu-2node.yaml")
+
+
 @cli.command("profile-host")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the profile here.")
 @click.option("--device", metavar="PATH",
