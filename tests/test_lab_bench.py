@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from perfmodel.config import load_profile
 from perfmodel.config.hardware import CONTENT_CLASSES
@@ -26,6 +27,7 @@ from perfmodel.lab.bench import (
     bench_qemu_command,
     device_stats,
     guest_topology,
+    latency_dist,
     latency_samples,
     parse_bench_console,
     profile_text,
@@ -231,3 +233,22 @@ def test_boot_watchdog_kills_a_silent_guest(tmp_path: Path) -> None:
     done = ["sh", "-c", "echo @@BOOT 0.5; echo @@T end 1"]
     assert _boot_watched(done, log, time.monotonic() + 20, None, stall_s=5.0) == "exited"
     assert _boot_watched(quiet, log, time.monotonic() + 1, None, stall_s=10.0) == "timeout"
+
+
+def test_latency_dist_keeps_the_mean(tmp_path: Path) -> None:
+    # A TCG-like sample: a tight body and a 1 % tail of milliseconds.
+    lat = {"n": 1000, "mean": 230.0, "p50": 186.0, "p90": 226.0, "p99": 1974.0, "max": 6845.0}
+    d = latency_dist(lat)
+    assert d is not None and "median: 186.0" in d
+    (tmp_path / "d.yaml").write_text(f"x: {d}\n")
+    from perfmodel.config.base import Dist
+
+    x = Dist.model_validate(yaml.safe_load((tmp_path / "d.yaml").read_text())["x"])
+    assert x.mean_value() == pytest.approx(230.0, rel=1e-3)
+    assert latency_dist({**lat, "mean": 186.0}) is None
+    # The rendered profile carries the same fit, with the measured quantiles in the comment.
+    text = profile_text(_run("lab-qemu"))
+    io = parse_bench_console(SAMPLE.read_text()).io["vda"]
+    want = latency_dist(io["read_lat_us"])
+    line = next(ln for ln in text.splitlines() if ln.startswith("    read_latency_us:"))
+    assert want is not None and want in line and "p99" in line.split("#", 1)[1]

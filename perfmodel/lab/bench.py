@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -65,8 +66,11 @@ PAGE = 4096
 # The model caps a scenario's memory.ram by the profile's total; the corpus
 # guests use 512 MiB.
 MIN_PROFILE_MEMORY = 512 * MiB
-# One sparse raw image per lab device; the capacity written to the profiles.
+# One sparse raw image per lab device for the measurements.
 IMAGE_SIZE = 2 * GiB
+# A lab run's swap disk is a sparse file of the scenario's swap.size, so the
+# profiles give the largest size the lab is used with, not the test image's.
+PROFILE_CAPACITY = 64 * GiB
 # Guest disks in attach order: lab device name, virtio serial the guest finds it by.
 BENCH_DISKS = ("vda", "vda-ssd", "vda-slow")
 # Kind written for every lab device: virtio-blk has a deep queue (a 256-entry
@@ -372,6 +376,8 @@ def device_stats(name: str, io: dict[str, Any], dev: LabDevice, capacity: int) -
         read_mbps=float(io["read_mbps"]),
         write_mbps=float(io["write_mbps"]),
         capacity=capacity,
+        capacity_note="a sparse file of swap.size per run; 64 GiB is the most the lab makes "
+        "(measured on 2 GiB images)",
         parallelism=par,
         parallelism_note=par_note,
         read_iops=read_iops,
@@ -436,14 +442,14 @@ def profile_text(run: GuestRun) -> str:
     for name in BENCH_DISKS:
         io = c.io[name]
         dev = DEVICES[name]
-        stats = device_stats(name, io, dev, run.image_size)
+        stats = device_stats(name, io, dev, PROFILE_CAPACITY)
         where = io.get("device", "?")
         thr = " ".join(dev.throttling()) or "no throttling"
         note = f"(guest {where}, {thr}{_queue_note(c.queues.get(name, ''))})"
         devices.append((name, DEVICE_KIND, stats, note))
 
     text = render_profile(g.profile, topo, comps, mem, devices, HOW)
-    lines = text.splitlines()
+    lines = _refit_latencies(text.splitlines(), c.io)
     date = run.date or time.strftime("%Y-%m-%d")
     src = f"# measured by {HOW} on {date}"
     if small_mem:
@@ -515,6 +521,49 @@ def profile_text(run: GuestRun) -> str:
     else:
         lines[-1] = "kernel_costs: {}  # defaults: the fault timing was not usable"
     return "\n".join(lines) + "\n"
+
+
+def latency_dist(lat: dict[str, Any]) -> str | None:
+    """A lognormal through the measured median and mean, in YAML flow form.
+
+    Under TCG about 1 % of requests take milliseconds (host scheduling, timer ticks),
+    so a lognormal through the median and p99 would put the mean 30-50 % above the
+    measured one; the model's service rate follows the mean. None when the mean is
+    not above the median (no lognormal fits).
+    """
+    med, mean = float(lat["p50"]), float(lat["mean"])
+    if med <= 0 or mean <= med * 1.001:
+        return None
+    sigma = math.sqrt(2 * math.log(mean / med))
+    return f"{{dist: lognormal, median: {med:.1f}, sigma: {sigma:.3f}}}"
+
+
+_LAT_LINE = re.compile(r"^(    (read|write)_latency_us: )(\{[^}]*\})(  # )(.*)$")
+
+
+def _refit_latencies(lines: list[str], io: dict[str, dict[str, Any]]) -> list[str]:
+    """Replace render_profile's median/p99 latency fits by latency_dist's median/mean."""
+    out: list[str] = []
+    device = None
+    in_devices = False
+    for ln in lines:
+        if not ln.startswith(" "):
+            in_devices = ln.startswith("swap_devices:")
+        elif in_devices and re.match(r"^  [\w-]+:\s*$", ln):
+            device = ln.strip().rstrip(":")
+        m = _LAT_LINE.match(ln)
+        if in_devices and m and device in io:
+            lat = io[device][f"{m.group(2)}_lat_us"]
+            dist = latency_dist(lat)
+            if dist is not None:
+                note = (f"lognormal through the median and mean of {lat['n']} random 4 KiB "
+                        f"O_DIRECT {m.group(2)}s at queue depth 1 (mean {lat['mean']:.1f}, "
+                        f"p90 {lat['p90']:.1f}, p99 {lat['p99']:.1f}, max {lat['max']:.0f} us), ")
+                rest = m.group(5)
+                rest = rest[rest.index("measured by"):] if "measured by" in rest else rest
+                ln = f"{m.group(1)}{dist}{m.group(4)}{note}{rest}"
+        out.append(ln)
+    return out
 
 
 def _queue_note(q: str) -> str:
@@ -811,6 +860,6 @@ def summary(run: GuestRun) -> list[str]:
 
 __all__ = [
     "BENCH_DISKS", "GUESTS", "BenchParams", "GuestRun", "bench_init_script",
-    "bench_qemu_command", "device_stats", "lab_profile", "parse_bench_console",
+    "bench_qemu_command", "device_stats", "lab_profile", "latency_dist", "parse_bench_console",
     "profile_text",
 ]

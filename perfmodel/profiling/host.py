@@ -140,6 +140,7 @@ class DeviceStats:
     read_iops: float | None = None
     write_iops: float | None = None
     iops_note: str = ""
+    capacity_note: str = "size of the measured file or device"
 
 
 def _pctl(xs: list[float], q: float) -> float:
@@ -270,7 +271,7 @@ def render_profile(
         out += [
             f"  {dname}:",
             f"    kind: {dkind}",
-            f"    capacity: {dstats.capacity}  # size of the measured file or device",
+            f"    capacity: {dstats.capacity}  # {dstats.capacity_note}",
             f"    read_latency_us: {_lat_dist(dstats.read_lat_us)}  # "
             f"{len(dstats.read_lat_us)} random 4 KiB O_DIRECT reads {d_src}",
             f"    write_latency_us: {_lat_dist(dstats.write_lat_us or dstats.read_lat_us)}  # "
