@@ -656,41 +656,10 @@ ATTEMPTS = 2
 
 def _boot_watched(cmd: list[str], log: Path, deadline: float, probe_s: float | None,
                   stall_s: float = STALL_S) -> str:
-    """Run QEMU until it exits: 'exited', 'timeout', 'stalled' or 'probe-failed'.
-
-    As perfmodel.lab.run._boot, plus a watchdog on console output.
-    """
+    """The lab's boot loop with the console watchdog on."""
     from perfmodel.lab import run as labrun
 
-    t0 = last_change = time.monotonic()
-    last_size = -1
-    with log.open("wb") as f:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
-        try:
-            while proc.poll() is None:
-                time.sleep(labrun.POLL_S)
-                now = time.monotonic()
-                size = log.stat().st_size
-                if size != last_size:
-                    last_size, last_change = size, now
-                status = None
-                if probe_s is not None and now - t0 > probe_s and b"@@BOOT" not in log.read_bytes():
-                    status = "probe-failed"
-                elif now > deadline:
-                    status = "timeout"
-                elif now - last_change > stall_s:
-                    status = "stalled"
-                if status is not None:
-                    proc.kill()
-                    proc.wait()
-                    return status
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if probe_s is not None and b"@@BOOT" not in log.read_bytes():
-        return "probe-failed"
-    return "exited"
+    return labrun._boot(cmd, log, deadline, probe_s, stall_s)
 
 
 @dataclass

@@ -108,23 +108,35 @@ def build_initramfs(plan: GuestPlan, tree: KernelTree, out: Path) -> list[str]:
     return list(modules)
 
 
-def _boot(cmd: list[str], log: Path, deadline: float, probe_s: float | None) -> str:
-    """Run QEMU until it exits; 'probe-failed' when a probe saw no /init in time."""
-    t0 = time.monotonic()
+def _boot(
+    cmd: list[str], log: Path, deadline: float, probe_s: float | None,
+    stall_s: float | None = None,
+) -> str:
+    """Run QEMU until it exits: 'exited', 'timeout', 'probe-failed' (a probe saw no
+    /init in time) or 'stalled' (stall_s seconds without console output)."""
+    t0 = last_change = time.monotonic()
+    last_size = -1
     with log.open("wb") as f:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
         try:
             while proc.poll() is None:
                 time.sleep(POLL_S)
                 now = time.monotonic()
+                status = None
+                if stall_s is not None:
+                    size = log.stat().st_size
+                    if size != last_size:
+                        last_size, last_change = size, now
+                    elif now - last_change > stall_s:
+                        status = "stalled"
                 if probe_s is not None and now - t0 > probe_s and b"@@BOOT" not in log.read_bytes():
+                    status = "probe-failed"
+                elif now > deadline:
+                    status = "timeout"
+                if status is not None:
                     proc.kill()
                     proc.wait()
-                    return "probe-failed"
-                if now > deadline:
-                    proc.kill()
-                    proc.wait()
-                    return "timeout"
+                    return status
         finally:
             if proc.poll() is None:
                 proc.kill()
