@@ -195,6 +195,7 @@ def test_init_script_runs_each_benchmark() -> None:
     assert "insmod /lib/modules/virtio_blk.ko" in init
     assert "/bin/pagebench --pages 123" in init
     assert "/bin/iobench --faults" in init
+    assert "/bin/kbench " in init and "swapon" in init
     for name in BENCH_DISKS:
         assert f"disk {serial(name)}" in init and f"--label {name} " in init
     assert init.rstrip().endswith("sleep 10") and "poweroff -f" in init
@@ -252,3 +253,57 @@ def test_latency_dist_keeps_the_mean(tmp_path: Path) -> None:
     want = latency_dist(io["read_lat_us"])
     line = next(ln for ln in text.splitlines() if ln.startswith("    read_latency_us:"))
     assert want is not None and want in line and "p99" in line.split("#", 1)[1]
+
+
+def test_kernel_costs_solve_the_kbench_sums(tmp_path: Path) -> None:
+    """kernel_costs from kbench: each model charge sums back to the guest's timing."""
+    run = _run("lab-qemu")
+    c = run.console
+    assert set(c.kcost) == {"zero", "text", "disk", "lru"}
+    p = tmp_path / "lab-qemu.yaml"
+    p.write_text(profile_text(run))
+    hw = load_profile(p)
+    kc = hw.kernel_costs
+    touch = 4096 / hw.memory.core_bandwidth_mbps * 1e3  # ns
+    lz4 = hw.compressors["lz4"]
+    zero, text, disk, lru = (c.kcost[k] for k in ("zero", "text", "disk", "lru"))
+    # zero and text pages out: the same reclaim, then the zero check or a store.
+    assert kc.zswap_store_ns + lz4.compress_ns["text"] - touch == pytest.approx(
+        text["pageout_ns"] - zero["pageout_ns"], abs=2)
+    assert kc.fault_ns + kc.swapin_ns + touch == pytest.approx(zero["swapin_ns"], abs=2)
+    assert kc.fault_ns + kc.swapin_ns + kc.zswap_load_ns + lz4.decompress_ns["text"] == (
+        pytest.approx(text["swapin_ns"], abs=2))
+    assert kc.fault_ns + kc.swapcache_hit_ns == pytest.approx(disk["swapin_ns"], abs=2)
+    # A first write under memory.max: fault, clear, and the reclaim it takes.
+    per = lru["pages"] * lru["rounds"]
+    scan, steal = lru["pgscan"] / per, lru["pgsteal"] / per
+    assert kc.fault_ns + touch + scan * kc.reclaim_ns_per_page + steal * touch == (
+        pytest.approx(lru["touch_ns"], abs=3))
+    # The guest's MemTotal at -m 2048M comes back from boot_reserved and the memmap.
+    installed = GUESTS["lab-qemu"].ram
+    pages = installed // 4096
+    memtotal = installed - hw.memory.boot_reserved - pages * hw.memory.memmap_bytes_per_page
+    assert memtotal == 2021400 * 1024
+    # usemem's page generator, per class, from pagebench.
+    assert hw.workload_costs.fill_ns["text"] > hw.workload_costs.fill_ns["zero"] > 0
+
+
+def test_kernel_costs_need_every_page_on_the_expected_path(tmp_path: Path) -> None:
+    """A kbench round where pages went elsewhere (zswap off, say) gives no figures."""
+    text = SAMPLE.read_text().replace('"zswpout":24576', '"zswpout":100')
+    out = profile_text(_run("lab-qemu", text))
+    assert "reclaim_ns_per_page" not in out and "fault_ns:" in out
+
+
+def test_kbench_compiles(tmp_path: Path) -> None:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    out = tmp_path / "kbench"
+    src = ROOT / "lab" / "bench" / "kbench.c"
+    res = subprocess.run([cc, "-O2", "-Wall", "-static", "-o", str(out), str(src)],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "warning" not in res.stderr
+    usage = subprocess.run([str(out), "0"], capture_output=True, text=True, check=False)
+    assert usage.returncode == 2 and "kbench" in usage.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -95,6 +95,13 @@ class MemorySpec(StrictModel):
     page_size: int = 4096
     # Single-core streaming bandwidth: the cost of touching or copying a page.
     core_bandwidth_mbps: float = Field(gt=0)
+    # What boot takes out of installed RAM before the buddy allocator gets it, when a
+    # scenario gives memory.ram (QEMU -m, mem=): MemTotal = ram - boot_reserved -
+    # memmap_bytes_per_page per page. zswap's max_pool_percent is a share of MemTotal
+    # (totalram_pages()), so this moves the pool limit. Node memory sizes in the profile
+    # are taken as MemTotal already. 64 = sizeof(struct page) on x86-64.
+    boot_reserved: Size = 0
+    memmap_bytes_per_page: int = Field(default=64, ge=0, le=4096)
 
     @field_validator("page_size")
     @classmethod
@@ -198,6 +205,11 @@ class SwapDeviceSpec(StrictModel):
     # BLK_DEF_MAX_SECTORS_CAP, 2560 sectors (include/linux/blkdev.h; raised to 4 MiB in
     # 2025 by commit 9b8b84879d4a).
     max_sectors_kb: int = Field(default=1280, ge=4)
+    # Requests the block layer hands out, /sys/block/*/queue/nr_requests: a submitter
+    # sleeps in blk_mq_get_tag() once this many are outstanding, which is what holds
+    # back reclaim when swap writes back up. Default 256 = 2 * BLKDEV_DEFAULT_RQ, what
+    # blk_mq_init_sched() gives a queue with an I/O scheduler and >= 128 tags.
+    nr_requests: int = Field(default=256, ge=1, le=65536)
     hdd: HddSpec | None = None
 
     @model_validator(mode="before")
@@ -273,6 +285,26 @@ class KernelCostsSpec(StrictModel):
     # zswap bookkeeping beyond compression: entry slab, xarray, list_lru.
     zswap_store_ns: float = Field(default=500.0, gt=0)
     zswap_load_ns: float = Field(default=300.0, gt=0)
+    # do_swap_page() beyond fault_ns, per page brought in (target or readahead): swap
+    # cache insertion, swap_read_folio() dispatch, swap entry upkeep.
+    swapin_ns: float = Field(default=1000.0, ge=0)
+    # A fault that finds its page in the swap cache (a readahead hit, or a page under
+    # writeback), beyond fault_ns: lookup, mapping the folio, freeing the swap entry.
+    swapcache_hit_ns: float = Field(default=500.0, ge=0)
+    # One zswap LRU entry looked at by the shrink worker or shrinker without writing it
+    # back (a second-chance rotation or a failed writeback).
+    zswap_lru_walk_ns: float = Field(default=200.0, gt=0)
+
+
+class WorkloadCostsSpec(StrictModel):
+    """CPU time the workload itself spends per page, beyond touching it.
+
+    fill_ns: writing one page of each content class on its first touch (the lab's
+    usemem builds text with a word generator, which under emulation costs more than
+    compressing it). Classes left out cost nothing."""
+
+    fill_ns: dict[Literal["zero", "same_filled", "text", "binary", "incompressible"],
+                  Annotated[float, Field(ge=0)]] = {}
 
 
 class HardwareProfile(StrictModel):
@@ -284,6 +316,7 @@ class HardwareProfile(StrictModel):
     compressors: dict[str, CompressorSpec] = Field(min_length=1)
     swap_devices: dict[str, SwapDeviceSpec] = Field(min_length=1)
     kernel_costs: KernelCostsSpec = KernelCostsSpec()
+    workload_costs: WorkloadCostsSpec = WorkloadCostsSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> HardwareProfile:

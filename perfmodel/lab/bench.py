@@ -23,6 +23,7 @@ Console lines for the host start with '@@':
     @@QUEUE <device> <dev> <nr_requests> <max_sectors_kb> <scheduler...>
     @@BENCH {json}  @@MEM {json}   pagebench
     @@FAULT {json}  @@IO {json}    iobench
+    @@KCOST {json}                 kbench (per-page kernel costs, swap on the first disk)
     @@ERROR <message>        @@SETUP-ERROR <message>
 """
 
@@ -91,6 +92,8 @@ class BenchParams:
     qds: tuple[int, ...] = (1, 4, 16)
     qd_ms: int = 2000  # time per queue depth and direction
     fault_mib: int = 256  # first-touch region for the fault cost
+    kcost_mib: int = 32  # kbench region per content class (swapped out and in)
+    kcost_rounds: int = 3
 
 
 @dataclass(frozen=True)
@@ -197,15 +200,36 @@ def bench_init_script(module_files: list[str], params: BenchParams,
             f'  echo "@@ERROR disk {serial(d)} did not appear"',
             "fi",
         ]
+    # Kernel costs last: swap goes on the first disk, which iobench has finished with.
+    lines += [
+        "phase kcosts",
+        f"if v=$(disk {serial(devices[0])}); then",
+        '  mkswap /dev/$v >/dev/null 2>&1 && swapon /dev/$v || echo "@@ERROR swapon /dev/$v failed"',
+        "  echo 0 > /proc/sys/vm/page-cluster",
+        "  Z=/sys/module/zswap/parameters",
+        '  echo N > $Z/enabled; echo lz4 > $Z/compressor',
+        '  [ -w $Z/zpool ] && echo zsmalloc > $Z/zpool',
+        '  echo Y > $Z/enabled || echo "@@ERROR cannot enable zswap"',
+        "  mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && "
+        "echo +memory > /sys/fs/cgroup/cgroup.subtree_control && mkdir -p /sys/fs/cgroup/kb "
+        '|| echo "@@ERROR kbench: no memory cgroup"',
+        f'  /bin/kbench {params.kcost_mib} {params.kcost_rounds} /sys/fs/cgroup/kb $Z '
+        '|| echo "@@ERROR kbench failed with status $?"',
+        "  swapoff /dev/$v",
+        "fi",
+    ]
     lines += ["phase end", "sync", "poweroff -f", "sleep 10"]
     return "\n".join(lines) + "\n"
 
 
 def bench_entries(init: str, pagebench: bytes, iobench: bytes,
-                  modules: dict[str, bytes]) -> list[Entry]:
-    """The lab guest's file system with the two benchmarks instead of usemem."""
+                  modules: dict[str, bytes], kbench: bytes = b"") -> list[Entry]:
+    """The lab guest's file system with the benchmarks instead of usemem."""
     ents = [e for e in guest_entries(init, b"", modules) if e.path != "bin/usemem"]
-    return [*ents, Entry("bin/pagebench", EXE, pagebench), Entry("bin/iobench", EXE, iobench)]
+    out = [*ents, Entry("bin/pagebench", EXE, pagebench), Entry("bin/iobench", EXE, iobench)]
+    if kbench:
+        out.append(Entry("bin/kbench", EXE, kbench))
+    return out
 
 
 def bench_qemu_command(guest: BenchGuest, accel: str, kernel: Path, initrd: Path,
@@ -248,6 +272,7 @@ class BenchConsole:
     fault: dict[str, Any] | None = None
     io: dict[str, dict[str, Any]] = field(default_factory=dict)  # by lab device name
     queues: dict[str, str] = field(default_factory=dict)
+    kcost: dict[str, dict[str, Any]] = field(default_factory=dict)  # by content class
     errors: list[str] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
 
@@ -294,6 +319,12 @@ def parse_bench_console(text: str) -> BenchConsole:
         elif tag == "QUEUE":
             name, _, what = rest.partition(" ")
             c.queues[name] = what
+        elif tag == "KCOST":
+            d = _json(rest)
+            if isinstance(d, dict) and "class" in d:
+                c.kcost[str(d["class"])] = d
+            else:
+                c.errors.append(f"unreadable @@KCOST line: {rest[:80]}")
         elif tag in ("ERROR", "SETUP-ERROR"):
             c.errors.append(rest)
     if current is not None:
@@ -502,9 +533,11 @@ def profile_text(run: GuestRun) -> str:
         f"# reads of written ones). IOPS: {'/'.join(map(str, p.qds))} threads of random 4 KiB "
         f"requests for {p.qd_ms} ms each. kind {DEVICE_KIND}: a virtio-blk",
         "# disk has a deep blk-mq queue, not SATA's 32 NCQ tags.",
-        "# kernel_costs: fault_ns from a first-touch timing in the guest (below); the other "
-        "kernel costs keep their",
-        "# defaults (reclaim and zswap bookkeeping are not measurable from userspace).",
+        "# kernel_costs: fault_ns from a first-touch timing; reclaim, swap-in and zswap "
+        "bookkeeping from kbench, which",
+        "# swaps 4 KiB zero and text pages out with MADV_PAGEOUT and back in by touching them "
+        "(below). memory.boot_reserved",
+        "# from the guest's MemTotal.",
     ]
     lines[1:1] = header
     desc = (f"description: measured inside the lab's QEMU {run.accel.upper()} guest "
@@ -514,13 +547,107 @@ def profile_text(run: GuestRun) -> str:
     lines = [f"{ln}  # guest /proc/cpuinfo model name" if ln.startswith("  model: ") and "#" not in ln
              else ln for ln in lines]
 
+    boot = _boot_reserved_lines(c, g.ram, src)
+    if boot:
+        i = next(k for k, ln in enumerate(lines) if ln.startswith("  core_bandwidth_mbps:"))
+        lines[i + 1:i + 1] = boot
     fault_line = _fault_line(c.fault, mem, src)
-    lines.append("kernel_costs:  # fault_ns measured; the other costs keep their defaults")
+    lines.append("kernel_costs:  # measured in the guest; see each line")
     if fault_line:
         lines.append(fault_line)
+        fault_ns = float(fault_line.split(":")[1].split("#")[0])
+        lines += _kcost_lines(c.kcost, comps, mem, fault_ns, src)
     else:
         lines[-1] = "kernel_costs: {}  # defaults: the fault timing was not usable"
     return "\n".join(lines) + "\n"
+
+
+def _boot_reserved_lines(c: BenchConsole, ram: int, src: str) -> list[str]:
+    """memory.boot_reserved: installed RAM less MemTotal less the memmap.
+
+    struct page (64 B per 4 KiB page) is the part that scales with RAM; the rest is
+    the kernel image, early allocations and reservations, taken as fixed."""
+    m = re.search(r"^MemTotal:\s+(\d+) kB", c.files.get("/proc/meminfo", ""), re.M)
+    if m is None:
+        return []
+    memtotal = int(m.group(1)) * 1024
+    memmap = ram // PAGE * 64
+    fixed = ram - memtotal - memmap
+    if fixed < 0:
+        return []
+    return [
+        f"  boot_reserved: {fixed}  # -m {ram // MiB}M gave MemTotal {memtotal} B: "
+        f"{ram - memtotal} B short, less the memmap {src}",
+        f"  memmap_bytes_per_page: 64  # sizeof(struct page) on x86-64 {src}",
+    ]
+
+
+def _kcost_lines(kcost: dict[str, dict[str, Any]], comps: dict[str, dict[str, CompressorStats]],
+                 mem: dict[str, float], fault_ns: float, src: str) -> list[str]:
+    """kernel_costs from kbench, per page, by solving the sums the model charges.
+
+    lru (first writes inside a small memory.max): fault_ns + a page clear, plus per
+    scanned page reclaim_ns_per_page and per reclaimed zero page a page read. zero and
+    text (MADV_PAGEOUT, then touching the pages): their swap-out difference is
+    zswap_store_ns + lz4 compression less the zero check; a zero page's swap-in is
+    fault_ns + swapin_ns + a page clear, a text page's fault_ns + swapin_ns +
+    zswap_load_ns + lz4 decompression. pagebench gives the lz4 figures."""
+    zero, text, lru = kcost.get("zero"), kcost.get("text"), kcost.get("lru")
+    lz4 = comps.get("lz4", {}).get("text")
+    bw = mem.get("copy_mbps")
+    if not zero or not text or not lru or lz4 is None or not bw:
+        return []
+    n = int(zero.get("pages", 0))
+    rounds = int(zero.get("rounds", 1))
+    zv, tv = zero.get("vmstat", {}), text.get("vmstat", {})
+    # Every page must have taken the path the sums assume.
+    if (zv.get("swpout_zero", 0) < n * rounds or tv.get("zswpout", 0) < n * rounds
+            or tv.get("zswpin", 0) < n * rounds):
+        return []
+    touched = int(lru.get("pages", 0)) * int(lru.get("rounds", 1))
+    # The cgroup's memory.stat: /proc/vmstat leaves cgroup reclaim out.
+    scanned, stolen = int(lru.get("pgscan", 0)), int(lru.get("pgsteal", 0))
+    if touched <= 0 or scanned <= 0 or stolen <= 0:
+        return []
+    touch = PAGE / float(bw) * 1e3
+    scan_pp, steal_pp = scanned / touched, stolen / touched
+    reclaim = (float(lru["touch_ns"]) - fault_ns - touch - steal_pp * touch) / scan_pp
+    store = float(text["pageout_ns"]) - float(zero["pageout_ns"]) + touch - lz4.compress_ns
+    swapin = float(zero["swapin_ns"]) - fault_ns - touch
+    load = float(text["swapin_ns"]) - fault_ns - swapin - lz4.decompress_ns
+    if min(reclaim, store, swapin, load) <= 0:
+        return []
+    out_lines: list[str] = []
+    disk = kcost.get("disk")
+    if disk and disk.get("vmstat", {}).get("pgmajfault", 1) == 0 and (
+            disk["vmstat"].get("pswpout", 0) >= int(disk["pages"]) * int(disk["rounds"])):
+        hit = float(disk["swapin_ns"]) - fault_ns
+        if hit > 0:
+            out_lines.append(
+                f"  swapcache_hit_ns: {round(hit)}  # kbench disk: {disk['pages']} pages written "
+                f"to swap with zswap off and touched again from the swap cache, "
+                f"{float(disk['swapin_ns']):.0f} ns per minor fault, less fault_ns {src}")
+    how = (f"kbench, {n} pages x {rounds} rounds, vm.page-cluster 0, zswap lz4/zsmalloc: "
+           f"MADV_PAGEOUT {float(zero['pageout_ns']):.0f} ns per zero page and "
+           f"{float(text['pageout_ns']):.0f} ns per text page; swap-in "
+           f"{float(zero['swapin_ns']):.0f} / {float(text['swapin_ns']):.0f} ns")
+    slow = reclaim / 1500.0
+    return [
+        f"  reclaim_ns_per_page: {round(reclaim)}  # kbench lru: first writes of zero to "
+        f"{touched} pages in a {lru.get('cap_mib', '?')} MiB memory.max took "
+        f"{float(lru['touch_ns']):.0f} ns each, with {scan_pp:.2f} pages scanned and "
+        f"{steal_pp:.2f} reclaimed to the zeromap per page; less fault_ns and page clears "
+        f"and reads of {touch:.0f} ns, per scanned page {src}",
+        f"  zswap_store_ns: {round(store)}  # {how}; text less zero page out, plus the zero "
+        f"check, less pagebench lz4 compress {lz4.compress_ns:.0f} ns {src}",
+        f"  swapin_ns: {round(swapin)}  # zero page in less fault_ns and a page clear {src}",
+        f"  zswap_load_ns: {round(load)}  # text page in less fault_ns, swapin_ns and pagebench "
+        f"lz4 decompress {lz4.decompress_ns:.0f} ns {src}",
+        *out_lines,
+        f"  zswap_lru_walk_ns: {round(200 * slow)}  # DERIVED: the 200 ns default scaled by "
+        f"measured/default reclaim_ns_per_page = {slow:.1f}; an LRU rotation is not timeable "
+        "from userspace",
+    ]
 
 
 def latency_dist(lat: dict[str, Any]) -> str | None:
@@ -750,16 +877,18 @@ def lab_profile(
     params = params or BenchParams()
     tree = find_kernel(kernel)
     qemu_version = labrun._qemu_version()
-    paths = module_chain(tree, ["virtio_pci", "virtio_blk"])
+    # lz4 and zsmalloc for kbench's zswap (either may be built in).
+    paths = module_chain(tree, ["virtio_pci", "virtio_blk", "lz4", "zsmalloc"])
     modules = {module_name(p): read_module(p) for p in paths}
     pagebench = _binary("pagebench").read_bytes()
     iobench = _binary("iobench").read_bytes()
+    kbench = _binary("kbench").read_bytes()
     created = dt.datetime.now(dt.UTC)
     run_dir = build_dir() / f"bench-{created.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     initrd = run_dir / "initramfs.cpio"
     init = bench_init_script(list(modules), params)
-    write_newc(bench_entries(init, pagebench, iobench, modules), initrd)
+    write_newc(bench_entries(init, pagebench, iobench, modules, kbench), initrd)
 
     tries = [accel]
     if accel == "auto":

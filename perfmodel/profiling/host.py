@@ -288,6 +288,12 @@ def render_profile(
             out.append(f"    read_iops: {dstats.read_iops:.0f}  # {dstats.iops_note} {d_src}")
         if dstats.write_iops:
             out.append(f"    write_iops: {dstats.write_iops:.0f}  # {dstats.iops_note} {d_src}")
+    fill = mem.get("fill_ns")
+    if isinstance(fill, dict) and fill:
+        out.append("workload_costs:")
+        out.append("  fill_ns:  # pagebench: writing one 4 KiB page of each class with the "
+                   "workload's generator (lab/bench/pagegen.h), best of the rounds")
+        out += [f"    {c}: {float(v):.0f}  # ns per page {src}" for c, v in fill.items()]
     return "\n".join(out) + "\n"
 
 
