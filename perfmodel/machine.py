@@ -52,8 +52,13 @@ class Machine:
         # Memory: mem= caps what the kernel manages; it is spread over the nodes in
         # proportion to their size. reserved is held by everything but the workload.
         node_mem = [nd.memory for nd in sorted(hw.numa.nodes, key=lambda n: n.id)]
-        ram = sc.memory.ram if sc.memory.ram is not None else sum(node_mem)
-        self.totalram_pages = ram // ps
+        if sc.memory.ram is not None:
+            installed = sc.memory.ram // ps
+            hm = hw.memory
+            lost = (hm.boot_reserved + installed * hm.memmap_bytes_per_page + ps - 1) // ps
+            self.totalram_pages = max(1, installed - lost)
+        else:
+            self.totalram_pages = sum(node_mem) // ps
         node_pages = split_by_weight(self.totalram_pages, node_mem)
         reserved = split_by_weight(sc.memory.reserved // ps, node_mem)
         managed = [max(0, a - r) for a, r in zip(node_pages, reserved, strict=True)]
@@ -91,7 +96,8 @@ class Machine:
         self.zswap = Zswap(
             env, sc.zswap, era, pt, self.compressor, self.zpool, alloc, memcg, counters,
             self.totalram_pages, ps, topo.n, self.cpus, swapio.write,
-            kc.zswap_store_ns * 1e-9, kc.zswap_load_ns * 1e-9,
+            kc.zswap_store_ns * 1e-9, kc.zswap_load_ns * 1e-9, kc.zswap_lru_walk_ns * 1e-9,
+            kc.swapin_ns * 1e-9,
         )
         page_touch_s = ps / (hw.memory.core_bandwidth_mbps * 1e6)
         self.reclaim = Reclaim(
@@ -101,6 +107,7 @@ class Machine:
         self.fault = FaultHandler(
             env, era, pt, self.lrus, self.reclaim, self.zswap, self.slots, swapio, counters,
             sc.vm.page_cluster, dspec.kind != "hdd", kc.fault_ns * 1e-9, page_touch_s,
+            kc.swapin_ns * 1e-9, kc.swapcache_hit_ns * 1e-9,
         )
 
         all_cpus = list(range(len(self.cpus)))

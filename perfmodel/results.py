@@ -24,6 +24,46 @@ def latency_summary(samples_s: list[float]) -> dict[str, float | int]:
     return out
 
 
+# Probabilities of the fault-latency CDF kept in a result: every percent, then a
+# finer grid into the tail up to p99.99.
+CDF_PROBS: tuple[float, ...] = tuple(
+    float(p)
+    for p in np.unique(np.round(np.concatenate([
+        np.linspace(0.0, 0.99, 100),
+        1.0 - np.logspace(-2, -4, 21),
+        [1.0],
+    ]), 10))
+)
+
+
+def quantile_grid(samples_s: list[float]) -> dict[str, list[float]] | None:
+    """The latency CDF on CDF_PROBS, in microseconds (None without samples)."""
+    if not samples_s:
+        return None
+    q = np.quantile(np.asarray(samples_s, dtype=np.float64) * 1e6, CDF_PROBS)
+    return {"p": list(CDF_PROBS), "us": [float(x) for x in q]}
+
+
+def mixture_summary(samples_s: list[float], masses: list[tuple[int, float]]) -> dict[str, float | int]:
+    """Count, mean and nearest-rank percentiles in microseconds of samples_s together
+    with point masses (count, seconds): many equal latencies without a list of them."""
+    vals = np.concatenate([np.asarray(samples_s, dtype=np.float64),
+                           np.array([v for n, v in masses if n > 0], dtype=np.float64)])
+    wts = np.concatenate([np.ones(len(samples_s)),
+                          np.array([n for n, _ in masses if n > 0], dtype=np.float64)])
+    total = float(wts.sum())
+    if total <= 0:
+        return {"count": 0}
+    order = np.argsort(vals, kind="stable")
+    vals, cum = vals[order] * 1e6, np.cumsum(wts[order])
+    out: dict[str, float | int] = {"count": int(total),
+                                   "mean_us": float((vals * wts[order]).sum() / total)}
+    for name, q in zip(PCT_NAMES, PERCENTILES, strict=True):
+        i = int(np.searchsorted(cum, q / 100.0 * total, side="left"))
+        out[f"{name}_us"] = float(vals[min(i, len(vals) - 1)])
+    return out
+
+
 @dataclass
 class Result:
     format: str

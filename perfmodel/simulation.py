@@ -11,7 +11,7 @@ from perfmodel.config.hardware import HardwareProfile
 from perfmodel.config.scenario import Scenario
 from perfmodel.kernel.pages import DISK, RESIDENT, WRITEBACK, ZEROMAP, ZSWAP
 from perfmodel.machine import Machine
-from perfmodel.results import Result, latency_summary
+from perfmodel.results import Result, latency_summary, mixture_summary, quantile_grid
 
 FORMAT = "perfmodel-result/1"
 
@@ -68,6 +68,20 @@ def simulate(sc: Scenario, hw: HardwareProfile, seed: int | None = None) -> Resu
     truncated = not done.triggered
     sampler.sample()
     return collect(m, sc, hw, seed, truncated, sampler.series)
+
+
+def _access_latency(m: Machine, processes: list[dict[str, Any]]) -> dict[str, float | int]:
+    """Latency of an access on the access passes, as a workload sampling every n-th
+    access sees it: a major fault's own latency, a readahead hit's minor fault, or a
+    plain touch of a resident page."""
+    accesses = sum(p["accesses"] for proc in processes for p in proc["passes"]
+                   if p["kind"] == "access")
+    majors = m.fault.fault_latencies
+    minors = m.counters.swap_ra_hit
+    touch = m.page_size / (m.core_bw_mbps * 1e6)
+    minor_s = m.fault.fault_s + m.fault.swapcache_hit_s + touch
+    hits = max(0, accesses - len(majors) - minors)
+    return mixture_summary(majors, [(minors, minor_s), (hits, touch)])
 
 
 def collect(
@@ -169,7 +183,9 @@ def collect(
         "processes": processes,
     }
     latency = {
+        "access": _access_latency(m, processes),
         "fault": latency_summary(m.fault.fault_latencies),
+        "fault_cdf": quantile_grid(m.fault.fault_latencies),
         "store": latency_summary(z.store_latencies),
         "load": latency_summary(z.load_latencies),
         "swapin_io": latency_summary(m.swapio.read_latencies),

@@ -141,7 +141,7 @@ def test_init_script_cgroup(lab_profile: Path) -> None:
 def test_random_order_and_processes(lab_profile: Path) -> None:
     plan = _plan(
         lab_profile,
-        "workload.processes.0.pattern.kind=uniform",
+        "workload.processes.0.pattern.kind=permutation",
         "workload.processes.0.count=2",
         "workload.processes.0.write_fraction=0.25",
     )
@@ -171,8 +171,15 @@ def test_unsupported(lab_profile: Path, override: str, key: str) -> None:
     assert f": {key}: " in msg and "\n" not in msg
 
 
+def test_uniform_draws_are_not_the_lab_shuffle(lab_profile: Path) -> None:
+    """usemem's random order visits each page once per pass: that is `permutation`;
+    independent `uniform` draws are a different workload, so the lab refuses them."""
+    with pytest.raises(ConfigError, match="not supported by the lab"):
+        _plan(lab_profile, "workload.processes.0.pattern.kind=uniform")
+
+
 def test_pattern_error_names_supported(lab_profile: Path) -> None:
-    with pytest.raises(ConfigError, match="not supported by the lab.*sequential, uniform"):
+    with pytest.raises(ConfigError, match="not supported by the lab.*sequential, permutation"):
         _plan(lab_profile, "workload.processes.0.pattern={kind: zipf, s: 1.1}")
 
 

@@ -177,8 +177,8 @@ def test_compare_maps_each_metric_to_the_model(lab_result: Result) -> None:
         assert rows[f"pass{i}_throughput_mbps"].predicted == passes[i]["throughput_mbps"]
     assert rows["elapsed_s"].predicted == res.workload["elapsed_s"]
     p99 = rows["access_p99_latency_us"]
-    assert p99.measured == 61.3 and p99.predicted == res.latency["fault"]["p99_us"]
-    assert "fault" in p99.source
+    assert p99.measured == 61.3 and p99.predicted == res.latency["access"]["p99_us"]
+    assert p99.source == "latency.access.p99_us"
     for r in rows.values():
         assert r.abs_error == pytest.approx(r.predicted - r.measured)
         if r.measured:
@@ -199,7 +199,7 @@ def _fake_result(base: Result, **over: Any) -> Result:
         debugfs={"pool_limit_hit": 0, "stored_pages": 5512, "pool_total_size": 6563840,
                  "reject_compress_poor": 0, "reject_compress_fail": 1000},
         vmstat={"zswpout": 50000, "pswpin": 30121},
-        meminfo={}, latency={"fault": {"count": 1, "p99_us": 100.0}}, memory={},
+        meminfo={}, latency={"access": {"count": 1, "p99_us": 100.0}}, memory={},
         workload={"elapsed_s": 0.6, "processes": [
             {"passes": [{"pass": 0, "kind": "fill", "elapsed_s": 0.2684,
                          "throughput_mbps": 375.05, "accesses": 1},

@@ -20,7 +20,7 @@ run() {  # run NAME [--hardware H] [--set K=V]...
 R61=('--set' 'kernel.release="6.1"')
 MIXB=(--set workload.processes.0.content.zero=0.30 --set workload.processes.0.content.incompressible=0.05
       --set workload.processes.0.content.binary=0.30 --set workload.processes.0.content.text=0.35)
-RAND=(--set workload.processes.0.pattern.kind=uniform)
+RAND=(--set workload.processes.0.pattern.kind=permutation)
 
 # 6.12: the reference configuration three times, for run-to-run spread.
 run 612-lz4-p20-seq-a
@@ -53,3 +53,12 @@ run 61-lz4-p10-seq         "${R61[@]}" --set zswap.shrinker_enabled=null --set z
 run 61-zbud-lz4-p20-seq    "${R61[@]}" --set zswap.shrinker_enabled=null --set zswap.zpool=zbud
 run 61-off-seq             "${R61[@]}" --set zswap.shrinker_enabled=null --set zswap.enabled=N
 run 61-lz4-p20-rand        "${R61[@]}" --set zswap.shrinker_enabled=null "${RAND[@]}"
+# NUMA placement on the 2-node guest (vCPU 0 on node 0, vCPU 1 on node 1). usemem reports
+# the pages it touched on each CPU per pass ("cpu_pages" in the console log).
+N2=(--hardware lab-qemu-2node)
+P=workload.processes.0
+run 612-lz4-p20-seq-numa-b     "${N2[@]}"    # a repeat: where the unpinned worker runs varies
+run 612-lz4-p20-seq-numa-cpu1  "${N2[@]}" --set $P.cpus=1
+run 612-lz4-p20-seq-numa-bind1 "${N2[@]}" --set $P.cpus=1 --set $P.mempolicy.mode=bind --set $P.mempolicy.nodes=1
+run 612-lz4-p20-seq-numa-cpu0  "${N2[@]}" --set $P.cpus=0
+run 612-lz4-p20-seq-numa-il    "${N2[@]}" --set $P.cpus=0 --set $P.mempolicy.mode=interleave --set $P.mempolicy.nodes=0-1

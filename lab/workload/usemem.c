@@ -6,7 +6,8 @@
  *   usemem SIZE [--processes N] [--passes P] [--order seq|random]
  *          [--zero F] [--same-filled F] [--incompressible F] [--binary F]
  *          [--seed S] [--write-fraction W] [--sample-every K]
- *          [--snapshot] [--cgroup DIR] [--emit CLASS --pages N]
+ *          [--snapshot] [--cgroup DIR] [--mempolicy MODE:NODES]
+ *          [--emit CLASS --pages N]
  *
  * SIZE is per process, in bytes (K, M, G suffixes are powers of 1024).
  * Content classes (the rest of the pages are "text"):
@@ -28,6 +29,11 @@
  * page without changing its content class.
  * Every K-th page of an access pass, the first touch of the page is timed
  * (CLOCK_MONOTONIC), which is the fault latency when the page is swapped out.
+ * --mempolicy bind:1, preferred:1 or interleave:0-1 mbind()s each worker's
+ * mapping before the fill (a VMA policy, as numactl --membind would give the
+ * task). Each @@PASS line counts the pages touched on each CPU ("cpu_pages",
+ * by sched_getcpu() every CPU_SAMPLE pages), which shows where an unpinned
+ * worker ran.
  *
  * Output, one record per line, all lines starting with "@@":
  *   @@START {json}                    arguments and page counts per class
@@ -52,7 +58,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +68,12 @@
 #include "../bench/pagegen.h"
 
 #define MAXPROC 64
+#define MAXCPU 64
+#define CPU_SAMPLE 16
+/* include/uapi/linux/mempolicy.h */
+#define MPOL_PREFERRED 1
+#define MPOL_BIND 2
+#define MPOL_INTERLEAVE 3
 
 struct opts {
     uint64_t size;
@@ -72,6 +86,8 @@ struct opts {
     uint64_t sample_every;
     int snapshot;
     const char *cgroup;
+    int mpol_mode;           /* 0: none (the task's default, local) */
+    unsigned long mpol_nodes; /* node bitmask */
     int emit_class;
     uint64_t emit_pages;
 };
@@ -203,6 +219,14 @@ static void snapshot(const struct opts *o, const char *label, int pass, double t
 
 /* ---- workers ---- */
 
+/* The CPU this worker runs on now; ncpu grows to cover the highest seen. */
+static void note_cpu(int *cpu, int *ncpu)
+{
+    int c = sched_getcpu();
+    *cpu = c >= 0 && c < MAXCPU ? c : 0;
+    if (*cpu + 1 > *ncpu) *ncpu = *cpu + 1;
+}
+
 struct shared {
     uint64_t nsamples[MAXPROC];
     float samples[]; /* MAXPROC regions of cap floats each, in microseconds */
@@ -236,6 +260,13 @@ static void worker(const struct opts *o, int proc, struct shared *sh, uint64_t c
     if (mem == MAP_FAILED) die("mmap");
     /* Base pages only: the model reasons in 4 KiB pages. */
     madvise(mem, pages * PAGE, MADV_NOHUGEPAGE);
+    if (o->mpol_mode) {
+        unsigned long mask = o->mpol_nodes;
+        /* maxnode counts one past the last bit, as libnuma passes it. */
+        if (syscall(SYS_mbind, mem, pages * PAGE, o->mpol_mode, &mask,
+                    8 * sizeof(mask) + 1, 0))
+            die("mbind");
+    }
 
     float *lat = sh->samples + (uint64_t)proc * cap;
     uint64_t nlat = 0;
@@ -246,9 +277,14 @@ static void worker(const struct opts *o, int proc, struct shared *sh, uint64_t c
     for (int pass = 0; pass <= o->passes; pass++) {
         double t0 = now_s();
         uint64_t accesses = 0;
+        uint64_t on_cpu[MAXCPU] = {0};
+        int cpu = 0, ncpu = 1;
         if (pass == 0) {
-            for (uint64_t i = 0; i < pages; i++)
+            for (uint64_t i = 0; i < pages; i++) {
+                if (i % CPU_SAMPLE == 0) note_cpu(&cpu, &ncpu);
+                on_cpu[cpu]++;
                 fill_page(mem + i * PAGE, cls[i], hash3(seed, i, 1));
+            }
             accesses = pages;
         } else {
             if (order) {
@@ -263,6 +299,8 @@ static void worker(const struct opts *o, int proc, struct shared *sh, uint64_t c
             for (uint64_t k = 0; k < pages; k++) {
                 uint64_t pg = order ? order[k] : k;
                 volatile uint64_t *w = (volatile uint64_t *)(mem + pg * PAGE);
+                if (k % CPU_SAMPLE == 0) note_cpu(&cpu, &ncpu);
+                on_cpu[cpu]++;
                 if (o->sample_every && k % o->sample_every == 0 && nlat < cap) {
                     double a = now_s();
                     acc += w[0];
@@ -280,9 +318,12 @@ static void worker(const struct opts *o, int proc, struct shared *sh, uint64_t c
         double el = now_s() - t0;
         double bytes = (double)pages * PAGE;
         printf("@@PASS {\"proc\":%d,\"pass\":%d,\"kind\":\"%s\",\"elapsed_s\":%.6f,"
-               "\"throughput_mbps\":%.3f,\"accesses\":%llu,\"bytes\":%.0f}\n",
+               "\"throughput_mbps\":%.3f,\"accesses\":%llu,\"bytes\":%.0f,\"cpu_pages\":[",
                proc, pass, pass == 0 ? "fill" : "access", el,
                el > 0 ? bytes / el / 1e6 : 0.0, (unsigned long long)accesses, bytes);
+        for (int i = 0; i < ncpu; i++)
+            printf("%s%llu", i ? "," : "", (unsigned long long)on_cpu[i]);
+        printf("]}\n");
         fflush(stdout);
         sh->nsamples[proc] = nlat;
         /* Wait at the barrier so the parent can snapshot while memory is mapped. */
@@ -329,8 +370,40 @@ static void usage(void)
     fprintf(stderr, "usage: usemem SIZE [--processes N] [--passes P] [--order seq|random]\n"
                     "  [--zero F] [--same-filled F] [--incompressible F] [--binary F]\n"
                     "  [--seed S] [--write-fraction W] [--sample-every K] [--snapshot]\n"
-                    "  [--cgroup DIR] [--emit CLASS --pages N]\n");
+                    "  [--cgroup DIR] [--mempolicy bind|preferred|interleave:NODES]\n"
+                    "  [--emit CLASS --pages N]\n");
     exit(2);
+}
+
+/* MODE:NODES with NODES a list like 1 or 0-1,3 (node numbers below 64). */
+static void parse_mempolicy(const char *v, struct opts *o)
+{
+    const char *colon = strchr(v, ':');
+    if (!colon) usage();
+    size_t n = (size_t)(colon - v);
+    if (n == 4 && !strncmp(v, "bind", 4)) o->mpol_mode = MPOL_BIND;
+    else if (n == 9 && !strncmp(v, "preferred", 9)) o->mpol_mode = MPOL_PREFERRED;
+    else if (n == 10 && !strncmp(v, "interleave", 10)) o->mpol_mode = MPOL_INTERLEAVE;
+    else usage();
+    const char *p = colon + 1;
+    o->mpol_nodes = 0;
+    while (*p) {
+        char *end;
+        long a = strtol(p, &end, 10), b = a;
+        if (end == p) usage();
+        if (*end == '-') {
+            p = end + 1;
+            b = strtol(p, &end, 10);
+            if (end == p) usage();
+        }
+        if (a < 0 || b < a || b >= 64) usage();
+        for (long i = a; i <= b; i++) o->mpol_nodes |= 1UL << i;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) usage();
+    }
+    if (!o->mpol_nodes || (o->mpol_mode == MPOL_PREFERRED && (o->mpol_nodes & (o->mpol_nodes - 1))))
+        usage();
 }
 
 int main(int argc, char **argv)
@@ -355,6 +428,7 @@ int main(int argc, char **argv)
         else if (ARG("--write-fraction")) o.write_fraction = strtod(v, NULL);
         else if (ARG("--sample-every")) o.sample_every = strtoull(v, NULL, 0);
         else if (ARG("--cgroup")) o.cgroup = v;
+        else if (ARG("--mempolicy")) parse_mempolicy(v, &o);
         else if (ARG("--pages")) o.emit_pages = strtoull(v, NULL, 0);
         else if (ARG("--emit")) {
             for (int c = 0; c < NCLASS; c++)

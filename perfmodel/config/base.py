@@ -26,6 +26,10 @@ def _size(v: Any) -> int:
 
 
 def _cpus(v: Any) -> tuple[int, ...]:
+    # A list of CPU numbers (as a record dumps it) reads the same as a cpulist string.
+    if isinstance(v, list | tuple) and all(isinstance(x, int) and not isinstance(x, bool)
+                                           for x in v):
+        v = ",".join(str(x) for x in v)
     return tuple(parse_cpulist(v))
 
 

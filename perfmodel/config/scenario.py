@@ -91,7 +91,9 @@ class SwapSpec(StrictModel):
 
 
 class PatternSpec(StrictModel):
-    kind: Literal["sequential", "uniform", "zipf", "hotcold"]
+    # uniform: independent draws (pages may repeat); permutation: each page once per
+    # pass in a new random order.
+    kind: Literal["sequential", "uniform", "permutation", "zipf", "hotcold"]
     # zipf: access probability of the k-th hottest page is proportional to k^-s.
     s: float | None = Field(default=None, gt=0, le=5)
     # hotcold: hot_fraction of the pages get hot_access_fraction of the accesses.
@@ -103,6 +105,7 @@ class PatternSpec(StrictModel):
         wants = {
             "sequential": set(),
             "uniform": set(),
+            "permutation": set(),
             "zipf": {"s"},
             "hotcold": {"hot_fraction", "hot_access_fraction"},
         }[self.kind]

@@ -60,6 +60,8 @@ class FaultHandler:
         vma_readahead: bool,
         fault_s: float,
         zero_fill_s: float,
+        swapin_s: float = 0.0,
+        swapcache_hit_s: float = 0.0,
     ) -> None:
         self.env = env
         self.era = era
@@ -75,6 +77,8 @@ class FaultHandler:
         self.cluster_ra = ClusterReadahead()
         self.fault_s = fault_s
         self.zero_fill_s = zero_fill_s
+        self.swapin_s = swapin_s
+        self.swapcache_hit_s = swapcache_hit_s
         self._state = memoryview(pt.state)
         self._node = memoryview(pt.node)
         self._ref = memoryview(pt.referenced)
@@ -97,6 +101,7 @@ class FaultHandler:
             return
         if state == WRITEBACK:
             # Swap-cache hit on a page being written out: it keeps its frame and swap copy.
+            task.pending += self.swapcache_hit_s
             nid = self.swapio.rescue(page)
             self._node[page] = nid
             self._backing[page] = DISK
@@ -118,6 +123,7 @@ class FaultHandler:
         if self._ra[page]:
             self._ra[page] = False
             self.c.swap_ra_hit += 1
+            task.pending += self.swapcache_hit_s
         self._ref[page] = True
         if write:
             self.drop_swap(page)
@@ -234,6 +240,8 @@ class FaultHandler:
     def _read_one(self, task: Task, p: int, nid: int, disk: list[int]) -> None:
         state = self._state[p]
         self._node[p] = nid
+        # Swap cache insertion, swap_read_folio() dispatch and the swap entry's upkeep.
+        task.pending += self.swapin_s
         if state == ZSWAP:
             task.pending += self.zswap.load(p, task.now, task.node)
             if self.zswap.has_entry(p):

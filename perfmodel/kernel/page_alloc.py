@@ -31,9 +31,12 @@ class NodeMem:
 class PageAllocator:
     """Frames only; the LRU and reclaim live elsewhere.
 
-    Fast path takes a page from the first node in fallback order above its low
-    watermark, the slow path accepts the min watermark after waking kswapd;
-    below that the caller must reclaim (__alloc_pages_slowpath).
+    The fast path (get_page_from_freelist() at the low watermark) takes a page
+    from the first node of the zonelist above its low watermark and wakes no
+    one: a node below low is passed over silently for the next. Only when every
+    allowed node is below low does the slow path wake the kswapd of each
+    (wake_all_kswapds()) and accept the min watermark; below that the caller
+    must reclaim (__alloc_pages_slowpath()).
     """
 
     def __init__(
@@ -67,7 +70,11 @@ class PageAllocator:
         self.freed_event = env.event()
 
     def wake_kswapd(self, nid: int) -> None:
-        ev = self.nodes[nid].kswapd_wake
+        """wakeup_kswapd(): a balanced node (free above high) is left asleep."""
+        nd = self.nodes[nid]
+        if nd.free > nd.wmark_high:
+            return
+        ev = nd.kswapd_wake
         if ev is not None and not ev.triggered:
             ev.succeed()
             self.kswapd_wakeups += 1
@@ -94,8 +101,6 @@ class PageAllocator:
             nd = nodes[nid]
             if nd.free > nd.wmark_low:
                 nd.free -= 1
-                if nd.free <= nd.wmark_low:
-                    self.wake_kswapd(nid)
                 self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
         for nid in order:
@@ -112,26 +117,56 @@ class PageAllocator:
         self, preferred: int, cpu_node: int, allowed: tuple[int, ...] | None = None,
         interleave: bool = False,
     ) -> int:
-        """PF_MEMALLOC context (reclaim itself): watermarks do not apply."""
-        for nid in self.order(preferred, allowed):
-            nd = self.nodes[nid]
+        """PF_MEMALLOC context (reclaim itself): the fast path first, as for anyone;
+        then, with every node below low, ALLOC_NO_WATERMARKS down to the last page."""
+        order = self.order(preferred, allowed)
+        nodes = self.nodes
+        for nid in order:
+            nd = nodes[nid]
+            if nd.free > nd.wmark_low:
+                nd.free -= 1
+                self.stat.account(preferred, nid, cpu_node, interleave)
+                return nid
+        for nid in order:
+            self.wake_kswapd(nid)
+        for nid in order:
+            nd = nodes[nid]
             if nd.free > 0:
                 nd.free -= 1
-                if nd.free <= nd.wmark_low:
-                    self.wake_kswapd(nid)
                 self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
         return -1
 
-    def take(self, nid: int, n: int, cpu_node: int) -> bool:
-        """n frames from one node, ignoring watermarks (zsmalloc under PF_MEMALLOC)."""
+    def fallback_node(self, preferred: int) -> int:
+        """The node a PF_MEMALLOC allocation preferring `preferred` takes its page from:
+        the first of the zonelist above its low watermark, else the first with a page
+        free (ALLOC_NO_WATERMARKS), else preferred. Nothing is taken."""
+        order = self.topo.fallback[preferred]
+        nodes = self.nodes
+        for nid in order:
+            if nodes[nid].free > nodes[nid].wmark_low:
+                return nid
+        for nid in order:
+            if nodes[nid].free > 0:
+                return nid
+        return preferred
+
+    def take(self, nid: int, n: int, cpu_node: int, preferred: int | None = None) -> bool:
+        """n frames from one node, ignoring watermarks (zsmalloc under PF_MEMALLOC).
+
+        preferred is the node the caller asked for, when nid is its fallback
+        (fallback_node()): numastat counts the pages as misses there.
+        """
         nd = self.nodes[nid]
         if nd.free < n:
             return False
         nd.free -= n
-        if nd.free <= nd.wmark_low:
-            self.wake_kswapd(nid)
-        self.stat.account(nid, nid, cpu_node, False, n)
+        pref = nid if preferred is None else preferred
+        if nd.free < nd.wmark_low:
+            # The last pages failed the fast path: the slow path wakes every kswapd.
+            for k in self.topo.fallback[pref]:
+                self.wake_kswapd(k)
+        self.stat.account(pref, nid, cpu_node, False, n)
         return True
 
     def free(self, nid: int, n: int = 1) -> None:

@@ -169,6 +169,8 @@ class Reclaim:
             pgref[page] = False
             res, pcost = self.pageout(page, cpu.id, cpu.node, now + cost)
             cost += pcost
+            # cond_resched() in shrink_folio_list(): a woken kworker may run here.
+            cost += self.zswap.cond_resched(cpu, now + cost)
             if res == FREED:
                 reclaimed += 1
             elif res == UNDER_WRITEBACK:
@@ -190,6 +192,29 @@ class Reclaim:
             cost += self.zswap.zs_shrinker(self.zero_check_s)
         return reclaimed, scanned, cost
 
+    def _reclaim_batched(self, task: Task, nid: int, nr: int) -> Generator[simpy.Event, Any, int]:
+        """shrink_lruvec() for a large target: SWAP_CLUSTER_MAX pages at a time, with the
+        writes of each batch submitted (and any wait for request tags) before the next."""
+        done = scanned = 0
+        limit = 2 * self.lrus[nid].size + SWAP_CLUSTER_MAX
+        while done < nr and scanned < limit:
+            r, s, cost = self.shrink_node(nid, min(SWAP_CLUSTER_MAX, nr - done), task.cpu,
+                                          task.now, False)
+            task.pending += cost
+            done += r
+            scanned += s
+            yield from self.wait_for_requests(task)
+            if s == 0:
+                break
+        return done
+
+    def wait_for_requests(self, task: Task) -> Generator[simpy.Event, Any, None]:
+        """submit_bio() sleeps in blk_mq_get_tag() while the swap device's queue holds
+        nr_requests: a reclaimer cannot run further ahead of the writes than that."""
+        swapio = self.swapio
+        while swapio.congested:
+            yield from task.block(swapio.wait_for_tag())
+
     def _shrink_active(self, lru: NodeLRU) -> None:
         """shrink_active_list(): anon pages are deactivated whatever their references."""
         ref = self._ref
@@ -210,12 +235,13 @@ class Reclaim:
             nd.kswapd_wake = env.event()
             yield nd.kswapd_wake
             self.kswapd_runs += 1
-            task = Task(env, f"kswapd{nid}", least_loaded(mine))
+            task = Task(env, f"kswapd{nid}", least_loaded(mine), allowed=mine)
             yield from task.acquire()
             idle_rounds = 0
             while nd.free < nd.wmark_high:
                 rec, scanned, cost = self.shrink_node(nid, SWAP_CLUSTER_MAX, task.cpu, task.now, True)
                 task.pending += cost
+                yield from self.wait_for_requests(task)
                 if rec == 0:
                     if scanned == 0 and not self.swapio.inflight:
                         break  # nothing left to reclaim on this node
@@ -249,6 +275,7 @@ class Reclaim:
                 r, _, cost = self.shrink_node(n, SWAP_CLUSTER_MAX, task.cpu, task.now, False)
                 task.pending += cost
                 rec += r
+                yield from self.wait_for_requests(task)
                 if rec >= SWAP_CLUSTER_MAX:
                     break
             if rec == 0:
@@ -267,9 +294,7 @@ class Reclaim:
             rec = 0
             for k in range(nn):
                 n = (start + k) % nn
-                r, _, cost = self.shrink_node(n, max(SWAP_CLUSTER_MAX, nr), task.cpu, task.now, False)
-                task.pending += cost
-                rec += r
+                rec += yield from self._reclaim_batched(task, n, max(SWAP_CLUSTER_MAX, nr))
             if rec == 0:
                 stalls = yield from self._throttle(task, stalls, "memory.max")
 
@@ -281,11 +306,8 @@ class Reclaim:
             excess = self.memcg.usage - self.memcg.high
             rec = 0
             for k in range(nn):
-                r, _, cost = self.shrink_node(
-                    (task.node + k) % nn, max(SWAP_CLUSTER_MAX, excess), task.cpu, task.now, False
-                )
-                task.pending += cost
-                rec += r
+                rec += yield from self._reclaim_batched(
+                    task, (task.node + k) % nn, max(SWAP_CLUSTER_MAX, excess))
             tries += 1
             if rec == 0:
                 yield from task.block(self.alloc.freed_event | self.env.timeout(THROTTLE_S))  # type: ignore[operator]

@@ -1,8 +1,23 @@
-"""Tasks on CPUs: CPU time is accumulated and paid in one timeout before any wait."""
+"""Tasks on CPUs: CPU time is accumulated and paid in one timeout before any wait.
+
+A task may run on a set of CPUs (its cpumask, `allowed`). Such a task moves
+the way CFS moves it:
+
+- on waking, it keeps its previous CPU when that is free, else takes an idle
+  CPU of the same node (select_idle_sibling() searches the LLC, which does not
+  span nodes); it does not cross nodes on a wakeup, since the waker of a
+  swap-in (the I/O completion) runs on its own CPU;
+- at the end of a slice with another task waiting for its CPU (a kswapd or a
+  kworker, which cannot move), an idle allowed CPU pulls it, on any node
+  (idle balancing, load_balance() of the NUMA domain).
+
+Pinned tasks (one allowed CPU, or none given) and node-bound kernel threads
+stay where they are put.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import simpy
@@ -10,18 +25,44 @@ import simpy
 from perfmodel.hw.cpu import CPU
 
 
+def is_idle(cpu: CPU) -> bool:
+    return not cpu.res.users and not cpu.res.queue
+
+
+def idle_cpu(cpus: Sequence[CPU], node: int, same_node_only: bool = False) -> CPU | None:
+    """An idle CPU of cpus: one on `node` first, else (unless same_node_only) any."""
+    other: CPU | None = None
+    for c in cpus:
+        if not is_idle(c):
+            continue
+        if c.node == node:
+            return c
+        if other is None:
+            other = c
+    return None if same_node_only else other
+
+
 class Task:
     """A thread that holds its CPU while running; pending is CPU time not yet paid."""
 
-    __slots__ = ("env", "name", "cpu", "pending", "req", "pid")
+    __slots__ = ("env", "name", "cpu", "pending", "req", "pid", "allowed", "migrations")
 
-    def __init__(self, env: simpy.Environment, name: str, cpu: CPU, pid: int = -1) -> None:
+    def __init__(
+        self, env: simpy.Environment, name: str, cpu: CPU, pid: int = -1,
+        allowed: Sequence[CPU] | None = None,
+    ) -> None:
         self.env = env
         self.name = name
         self.cpu = cpu
         self.pending = 0.0
         self.req: simpy.resources.resource.Request | None = None
         self.pid = pid
+        # The cpumask when it has more than one CPU; None pins the task to cpu.
+        self.allowed: tuple[CPU, ...] | None = (
+            tuple(allowed) if allowed is not None and len(allowed) > 1 else None
+        )
+        # Moves to another CPU, and of those to another node (as in /proc/PID/sched).
+        self.migrations = [0, 0]
 
     @property
     def node(self) -> int:
@@ -32,7 +73,17 @@ class Task:
         """Simulated time including CPU work done but not yet paid."""
         return self.env.now + self.pending
 
+    def _move(self, cpu: CPU | None) -> None:
+        if cpu is not None and cpu is not self.cpu:
+            self.migrations[0] += 1
+            if cpu.node != self.cpu.node:
+                self.migrations[1] += 1
+            self.cpu = cpu
+
     def acquire(self) -> Generator[simpy.Event, Any, None]:
+        """Run again: the previous CPU if free, else an idle one of the same node."""
+        if self.allowed is not None and not is_idle(self.cpu):
+            self._move(idle_cpu(self.allowed, self.cpu.node, same_node_only=True))
         self.req = self.cpu.res.request()
         yield self.req
 
@@ -57,8 +108,11 @@ class Task:
         return value
 
     def maybe_yield_cpu(self) -> Generator[simpy.Event, Any, None]:
-        """End of a time slice: let waiting tasks (kswapd, kworkers) run."""
+        """End of a time slice: let waiting tasks (kswapd, kworkers) run. An idle
+        allowed CPU, on any node, pulls this task rather than leave it queued."""
         yield from self.flush()
         if self.cpu.res.queue:
             self.release()
+            if self.allowed is not None:
+                self._move(idle_cpu(self.allowed, self.cpu.node))
             yield from self.acquire()

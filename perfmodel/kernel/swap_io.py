@@ -56,6 +56,29 @@ class SwapIO:
         self.slots = slots
         self.busy: dict[int, int] = {}
         self.deferred_free: set[int] = set()
+        # Block-layer requests outstanding, reads and writes alike (one tag space).
+        self.nr_requests = dev.spec.nr_requests
+        self.outstanding = 0
+        self._tag_freed: simpy.Event | None = None
+        self.tag_waits = 0
+
+    @property
+    def congested(self) -> bool:
+        return self.outstanding >= self.nr_requests
+
+    def wait_for_tag(self) -> simpy.Event:
+        """An event that fires when a request completes (blk_mq_get_tag() sleeping)."""
+        if self._tag_freed is None:
+            self._tag_freed = self.env.event()
+        self.tag_waits += 1
+        return self._tag_freed
+
+    def _put_request(self) -> None:
+        self.outstanding -= 1
+        ev = self._tag_freed
+        if ev is not None and self.outstanding < self.nr_requests:
+            self._tag_freed = None
+            ev.succeed()
 
     def write(self, pages: list[int], nodes: list[int]) -> None:
         """Submit async writes for pages already in WRITEBACK state.
@@ -76,6 +99,7 @@ class SwapIO:
             p = pages[i]
             s = slot[p]
             if run and (s != prev + 1 or len(run) == cap):
+                self.outstanding += 1
                 self.env.process(self._write_run(prev + 1 - len(run), run))
                 run = []
             self._gen += 1
@@ -84,6 +108,7 @@ class SwapIO:
             run.append((p, self._gen, nodes[i]))
             prev = s
         if run:
+            self.outstanding += 1
             self.env.process(self._write_run(prev + 1 - len(run), run))
 
     def _write_run(
@@ -92,6 +117,7 @@ class SwapIO:
         # first is taken at submission: a fault may free the slot before the process starts.
         lat = yield from self.dev.io("write", first, len(run))
         self.write_latencies.append(lat)
+        self._put_request()
         state = self._state
         freed = 0
         busy = self.busy
@@ -144,8 +170,10 @@ class SwapIO:
         self.orphans[(page, gen)] = nid
 
     def read(self, slot: int, npages: int) -> Generator[simpy.Event, Any, float]:
+        self.outstanding += 1
         lat = yield from self.dev.io("read", slot, npages)
         self.read_latencies.append(lat)
+        self._put_request()
         return lat
 
     def read_async(self, slot: int, npages: int) -> None:

@@ -6,6 +6,7 @@ counters are the debugfs and vmstat ones under their kernel names.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
@@ -23,6 +24,9 @@ from perfmodel.kernel.page_alloc import PageAllocator
 from perfmodel.kernel.pages import WRITEBACK, ZSWAP, PageTable
 from perfmodel.kernel.zpool import Zpool
 
+# The scheduler's time slice, sysctl_sched_base_slice (0.75 ms on one CPU): a kworker
+# sharing a busy CPU runs about this long before the other runnable tasks get it back.
+SCHED_SLICE_S = 0.75e-3
 MAX_RECLAIM_RETRIES = 16
 SAME_FILLED_HANDLE = -2
 _SHIFT = 32
@@ -48,6 +52,8 @@ class Zswap:
         submit_write: Callable[[list[int], list[int]], None],
         store_cost_s: float,
         load_cost_s: float,
+        lru_walk_s: float = 2e-7,
+        swapcache_s: float = 0.0,
     ) -> None:
         self.env = env
         self.enabled = spec.enabled
@@ -63,9 +69,12 @@ class Zswap:
         self.submit_write = submit_write
         self.store_cost_s = store_cost_s
         self.load_cost_s = load_cost_s
+        self.lru_walk_s = lru_walk_s
+        self.swapcache_s = swapcache_s
         self.max_pages = totalram_pages * spec.max_pool_percent // 100
         self.accept_pages = self.max_pages * spec.accept_threshold_percent // 100
         self.reached_full = False
+        self._hit_limit = False
         self.exclusive = era.always_exclusive or bool(spec.exclusive_loads)
         sf = spec.same_filled_pages_enabled
         self.same_filled_enabled = era.same_filled and (sf is None or sf)
@@ -81,7 +90,10 @@ class Zswap:
         )
         # Before 6.5, evictable zpools (zbud, z3fold) carry a zswap_header (the swap
         # entry, 8 bytes) in front of each object.
-        self.hlen = 8 if era.release < (6, 5) and zpool.name in ("zbud", "z3fold") else 0
+        evictable = zpool.name in ("zbud", "z3fold") or era.zsmalloc_can_evict
+        self.hlen = 8 if era.release < (6, 5) and evictable else 0
+        # 5.19+: the compressed bytes are charged to the memcg (obj_cgroup_charge_zswap).
+        self.charge_memcg = era.release >= (5, 19)
         self.stored_pages = 0
         self.same_filled_pages = 0
         self.stored_incompressible_pages = 0
@@ -102,7 +114,15 @@ class Zswap:
         self._csize = memoryview(pt.csize)
         self._node = memoryview(pt.node)
         self._shrink_wake: simpy.Event = env.event()
-        self._shrink_queued = False
+        # Times at which queue_work(shrink_wq) was called; see _shrink_worker.
+        self._shrink_requests: list[float] = []
+        self.shrink_worker_runs = 0
+        # The shrink work's current execution, advanced by the kworker process or at a
+        # busy CPU's cond_resched(); _proc_running: the process holds it.
+        self._run: Generator[float, None, None] | None = None
+        self._proc_running = False
+        # Sharing a busy CPU: when the kworker may next run at a cond_resched().
+        self._next_turn = 0.0
         self._rr_node = 0
         self.nr_deferred = [0] * nr_nodes
         self.zs_deferred = 0
@@ -130,6 +150,7 @@ class Zswap:
         new = self.era.release >= (6, 11)
         # 6.11+ zswap_check_limits(); before, zswap_is_full() and zswap_can_accept().
         full = cur >= self.max_pages if new else cur > self.max_pages
+        self._hit_limit = full
         if full:
             self.c.pool_limit_hit += 1
             self.reached_full = True
@@ -148,11 +169,17 @@ class Zswap:
         c = self.c
         cost = self.store_cost_s
         if not self.memcg.may_zswap():
-            # shrink_memcg(): write back one entry per node, then reject.
-            for nid in range(len(self.lru)):
-                cost += self._writeback_one(nid, cpu_node, now + cost)[1]
-            self._queue_shrink_on_fail()
-            return False, cost
+            # 6.8+: shrink_memcg() writes back one entry per node and the store goes
+            # on if any was written; before, the store is refused outright.
+            shrunk = 0
+            if self.era.release >= (6, 8):
+                for nid in range(len(self.lru)):
+                    r, w = self._writeback_one(nid, cpu_node, now + cost)
+                    cost += w
+                    shrunk += r == 1
+            if not shrunk:
+                self._queue_shrink_on_fail(now + cost)
+                return False, cost
         if self.era.sync_evict_in_store:
             cur = self.zpool.total_pages
             if cur > self.max_pages:
@@ -163,7 +190,7 @@ class Zswap:
                     c.reject_reclaim_fail += 1
                     return False, cost
         elif not self._check_limits():
-            self._queue_shrink_on_fail()
+            self._queue_shrink_on_fail(now + cost, limit=True)
             return False, cost
         cls = self._content[page]
         if self.same_filled_enabled and cls in (ZERO, SAME_FILLED):
@@ -178,7 +205,9 @@ class Zswap:
         # The reclaiming CPU reads the page wherever it lives.
         cost += self.remote(self.page_size, cpu_node, self._node[page])
         dlen = self._csize[page]
-        if dlen > self.page_size:
+        # 6.18 stores a result of a whole page raw; before, only a failed compression
+        # (output over a page) is refused here.
+        if dlen > self.page_size or (self.era.store_incompressible_raw and dlen >= self.page_size):
             if self.era.store_incompressible_raw and self.memcg.zswap_writeback:
                 dlen = self.page_size
                 self.stored_incompressible_pages += 1
@@ -186,10 +215,12 @@ class Zswap:
                 # The compressor refuses a destination of one page.
                 if self.era.compress_fail_counter:
                     c.reject_compress_fail += 1
-                self._queue_shrink_on_fail()
+                self._queue_shrink_on_fail(now + cost)
                 self.store_latencies.append(cost)
                 return False, cost
-        pool_nid = self._node[page] if self.era.zsmalloc_on_page_node else cpu_node
+        want_nid = self._node[page] if self.era.zsmalloc_on_page_node else cpu_node
+        # A new zspage is an alloc_page() like any other: the zonelist may fall back.
+        pool_nid = self.alloc.fallback_node(want_nid)
         before = self.zpool.node_pages(pool_nid)
         handle = self.zpool.malloc(dlen + self.hlen, pool_nid)
         if handle < 0:
@@ -197,16 +228,16 @@ class Zswap:
                 c.reject_compress_poor += 1
             else:
                 c.reject_alloc_fail += 1
-            self._queue_shrink_on_fail()
+            self._queue_shrink_on_fail(now + cost)
             self.store_latencies.append(cost)
             return False, cost
         grew = self.zpool.node_pages(pool_nid) - before
         cost += self.remote(dlen, cpu_node, pool_nid)
-        if grew > 0 and not self.alloc.take(pool_nid, grew, cpu_node):
+        if grew > 0 and not self.alloc.take(pool_nid, grew, cpu_node, want_nid):
             # No frame for a new zspage even under PF_MEMALLOC.
             self.zpool.free(handle)
             c.reject_alloc_fail += 1
-            self._queue_shrink_on_fail()
+            self._queue_shrink_on_fail(now + cost)
             return False, cost
         self._znid[page] = pool_nid
         self._insert(page, handle, dlen, cpu_node)
@@ -218,21 +249,32 @@ class Zswap:
         self._zref[page] = True
         nid = self._node[page]
         self._entry_nid[page] = nid
-        self.lru[nid].append((self._zseq[page] << _SHIFT) | page)
-        self.lru_count[nid] += 1
+        if handle != SAME_FILLED_HANDLE:
+            # Value entries have no pool memory to reclaim and never join the LRU.
+            self.lru[nid].append((self._zseq[page] << _SHIFT) | page)
+            self.lru_count[nid] += 1
         self.stored_pages += 1
-        self.memcg.zswap_bytes += dlen
+        if self.charge_memcg:
+            self.memcg.zswap_bytes += dlen
         self.c.zswpout += 1
 
-    def _queue_shrink_on_fail(self) -> None:
-        if self.reached_full and self.era.hysteresis:
-            self.queue_shrink()
+    def _queue_shrink_on_fail(self, t: float, limit: bool = False) -> None:
+        """Whether a failed store queues the shrink work depends on the release:
+        before 6.5 only a store that finds the pool full; 6.5-6.10 also one refused
+        while the pool is not yet back under the accept threshold; 6.11+ any failed
+        store while reached_full is set."""
+        if not self.reached_full or not self.era.hysteresis:
+            return
+        rel = self.era.release
+        if rel >= (6, 11) or (limit and (rel >= (6, 5) or self._hit_limit)):
+            self.queue_shrink(t)
 
-    def queue_shrink(self) -> None:
-        if not self._shrink_queued:
-            self._shrink_queued = True
-            if not self._shrink_wake.triggered:
-                self._shrink_wake.succeed()
+    def queue_shrink(self, t: float) -> None:
+        """queue_work(shrink_wq, &zswap_shrink_work) at simulated time t, which may lie
+        ahead of env.now by CPU time the caller has not paid yet."""
+        heapq.heappush(self._shrink_requests, t)
+        if not self._shrink_wake.triggered:
+            self._shrink_wake.succeed()
 
     # ----- free an entry -----
     def _free_entry(self, page: int) -> None:
@@ -240,16 +282,19 @@ class Zswap:
         if handle == SAME_FILLED_HANDLE:
             self.same_filled_pages -= 1
         else:
+            self.lru_count[self._entry_nid[page]] -= 1
+            if self.era.store_incompressible_raw and self._csize[page] >= self.page_size:
+                self.stored_incompressible_pages -= 1
             nid = self._znid[page]
             before = self.zpool.node_pages(nid)
-            self.memcg.zswap_bytes -= self.zpool.object_bytes(handle) - self.hlen
+            if self.charge_memcg:
+                self.memcg.zswap_bytes -= self.zpool.object_bytes(handle) - self.hlen
             self.zpool.free(handle)
             shrunk = before - self.zpool.node_pages(nid)
             if shrunk:
                 self.alloc.free(nid, shrunk)
         self._handle[page] = -1
         self._zseq[page] += 1
-        self.lru_count[self._entry_nid[page]] -= 1
         self.stored_pages -= 1
 
     def has_entry(self, page: int) -> bool:
@@ -307,7 +352,7 @@ class Zswap:
         if self.era.second_chance and self._zref[p]:
             self._zref[p] = False
             self.lru[nid].append((self._zseq[p] << _SHIFT) | p)
-            return 0, 2e-7
+            return 0, self.lru_walk_s
         return self._writeback_entry(p, task_node, now)
 
     def _writeback_entry(self, p: int, task_node: int, now: float) -> tuple[int, float]:
@@ -315,8 +360,10 @@ class Zswap:
         if self._state[p] != ZSWAP or self._handle[p] == SAME_FILLED_HANDLE:
             # Already in the swap cache (-EEXIST) or a value entry: cannot write back.
             self.lru[self._entry_nid[p]].append((self._zseq[p] << _SHIFT) | p)
-            c.reject_reclaim_fail += 1
-            return 0, 2e-7
+            if self.era.release >= (6, 5):
+                # Before, the caller counts one failure per eviction call.
+                c.reject_reclaim_fail += 1
+            return 0, self.lru_walk_s
         # The writeback page follows the running task's policy (alloc_page; every
         # release), or, as a what-if, the owner's VMA policy.
         if self.writeback_alloc == "vma":
@@ -326,9 +373,12 @@ class Zswap:
             fnid = self.alloc.alloc_memalloc(task_node, task_node)
         if fnid < 0:
             self.lru[self._entry_nid[p]].append((self._zseq[p] << _SHIFT) | p)
-            c.reject_reclaim_fail += 1
-            return 0, 2e-7
-        cost = self.load_cost_s + self.comp.decompress(self._content[p], now)
+            if self.era.release >= (6, 5):
+                # Before, the caller counts one failure per eviction call.
+                c.reject_reclaim_fail += 1
+            return 0, self.lru_walk_s
+        # A swap-cache folio (as a swap-in would get), the decompression, the bio.
+        cost = self.swapcache_s + self.load_cost_s + self.comp.decompress(self._content[p], now)
         cost += self.remote(self._csize[p], task_node, self._znid[p])
         cost += self.remote(self.page_size, task_node, fnid)
         self._free_entry(p)
@@ -354,52 +404,138 @@ class Zswap:
         return False, cost
 
     def _shrink_worker(self) -> Generator[simpy.Event, Any, None]:
-        """shrink_worker(): an unbound kworker writing back until the pool is under the
-        accept threshold, one entry per node per round, stopping after 16 failures."""
+        """shrink_worker() as an unbound kworker.
+
+        A work item is pending from queue_work() until it starts to run: requests made
+        before a run starts merge into it, and a request made while it runs queues one
+        more run. With the 6.12 second chance each run may only clear 16 referenced
+        bits, so the number of runs, not just the fact of being woken, sets how soon
+        writeback starts. The kworker takes an idle CPU; when none is idle it shares a
+        busy one at the reclaimer's cond_resched() points (see cond_resched()), and
+        finishes a run there whenever a CPU comes free.
+        """
         env = self.env
+        reqs = self._shrink_requests
         while True:
-            yield self._shrink_wake
-            self._shrink_wake = env.event()
-            self._shrink_queued = False
+            if self._run is None:
+                if not reqs:
+                    self._shrink_wake = env.event()
+                    yield self._shrink_wake
+                    continue
+                if reqs[0] > env.now:
+                    yield env.timeout(reqs[0] - env.now)
             cpu = least_loaded(self.cpus)
             req = cpu.res.request()
             yield req
+            if self._run is None:
+                if not reqs or reqs[0] > env.now:
+                    cpu.res.release(req)
+                    continue
+                self._start_run(cpu.node, env.now)
+            self._proc_running = True
             cost = 0.0
-            failures = 0
-            nn = len(self.lru)
-            can_evict = self.zpool.name != "zsmalloc" or self.era.zsmalloc_can_evict
-            while True:
-                if not can_evict:
-                    self.c.reject_reclaim_fail += 1
-                    break
-                any_scanned = False
-                shrunk = 0
-                for k in range(nn):
-                    nid = (self._rr_node + k) % nn
-                    r, w = self._writeback_one(nid, cpu.node, env.now + cost)
-                    cost += w
-                    if r >= 0:
-                        any_scanned = True
-                    if r == 1:
-                        shrunk += 1
-                self._rr_node = (self._rr_node + 1) % nn
-                if not any_scanned:
-                    break
-                if shrunk == 0:
-                    failures += 1
-                    if failures == MAX_RECLAIM_RETRIES:
-                        break
-                if self.zpool.total_pages <= self.accept_pages:
-                    break
+            ran = 0.0
+            while self._run is not None:
+                cost += self._step_run()
                 if cost > 1e-4:
-                    # Yield the CPU now and then, as cond_resched() would.
+                    # cond_resched() in the worker: let stores and writes move on.
                     cpu.busy_s += cost
+                    ran += cost
                     yield env.timeout(cost)
                     cost = 0.0
+                    if ran >= SCHED_SLICE_S and cpu.res.queue:
+                        # End of the kworker's slice: the other runnable tasks go first.
+                        cpu.res.release(req)
+                        req = cpu.res.request()
+                        yield req
+                        ran = 0.0
             if cost:
                 cpu.busy_s += cost
                 yield env.timeout(cost)
+            self._proc_running = False
             cpu.res.release(req)
+
+    def _start_run(self, task_node: int, t: float) -> None:
+        reqs = self._shrink_requests
+        while reqs and reqs[0] <= t:
+            heapq.heappop(reqs)
+        self.shrink_worker_runs += 1
+        self._run = self._shrink_rounds(task_node, t)
+
+    def _step_run(self) -> float:
+        """One round of the current run; ends the run when it returns."""
+        assert self._run is not None
+        try:
+            return next(self._run)
+        except StopIteration:
+            self._run = None
+            return 0.0
+
+    def cond_resched(self, cpu: CPU, t: float) -> float:
+        """A reclaimer's cond_resched() at time t when no CPU is idle.
+
+        A queued shrink work item runs here (wakeup preemption of the reclaimer), for
+        at most one scheduler slice; a run that needs more continues after the
+        reclaimer has had a slice of its own. Requests queued before a run starts
+        merge into it. Returns the seconds the kworker took."""
+        if self._proc_running or t < self._next_turn:
+            return 0.0
+        if self._run is None:
+            reqs = self._shrink_requests
+            if not reqs or reqs[0] > t:
+                return 0.0
+            for c in self.cpus:
+                if not c.res.users:
+                    return 0.0  # an idle CPU takes the kworker (_shrink_worker)
+            self._start_run(cpu.node, t)
+        cost = 0.0
+        while self._run is not None and cost < SCHED_SLICE_S:
+            cost += self._step_run()
+        # An unfinished run waits for the reclaimer's next slice.
+        self._next_turn = t + cost + (SCHED_SLICE_S if self._run is not None else 0.0)
+        cpu.busy_s += cost
+        return cost
+
+    def _shrink_rounds(self, task_node: int, t0: float) -> Generator[float, None, None]:
+        """One execution of shrink_worker(): yields the CPU seconds of each round."""
+        failures = 0
+        nn = len(self.lru)
+        if self.zpool.name == "zsmalloc" and not self.era.zsmalloc_can_evict:
+            self.c.reject_reclaim_fail += 1
+            return
+        if self.era.release < (6, 5):
+            # zpool_shrink(pool, 1): one eviction from the allocator's LRU per run.
+            ok, cost = self._evict_sync(task_node, t0)
+            if not ok:
+                self.c.reject_reclaim_fail += 1
+            yield cost
+            return
+        t = t0
+        while True:
+            any_scanned = False
+            shrunk = 0
+            cost = 0.0
+            for k in range(nn):
+                nid = (self._rr_node + k) % nn
+                r, w = self._writeback_one(nid, task_node, t + cost)
+                cost += w
+                if r >= 0:
+                    any_scanned = True
+                if r == 1:
+                    shrunk += 1
+            self._rr_node = (self._rr_node + 1) % nn
+            t += cost
+            yield cost
+            if not any_scanned:
+                return
+            if shrunk == 0:
+                failures += 1
+                if failures == MAX_RECLAIM_RETRIES:
+                    return
+            cur = self.zpool.total_pages
+            # 6.11+ loops while over the threshold; 6.5-6.10 until zswap_can_accept().
+            if cur <= self.accept_pages if self.era.release >= (6, 11) else cur < self.accept_pages:
+                return
 
     def zs_shrinker(self, page_copy_s: float, priority: int = 12) -> float:
         """zsmalloc's own shrinker from shrink_slab(): count = compactable pages,

@@ -20,7 +20,7 @@ from perfmodel.lab.kernel import SERIES
 MiB = 1 << 20
 PAGE = 4096
 # Patterns usemem can run: address order, or a new random permutation per pass.
-PATTERNS = {"sequential": "seq", "uniform": "random"}
+PATTERNS = {"sequential": "seq", "permutation": "random"}
 # Sampling one page in 64 gives ~2800 latency samples per 700 MiB pass.
 SAMPLE_EVERY = 64
 # zswap parameters in the order they are written; "enabled" comes last, after
@@ -171,6 +171,12 @@ def plan_guest(sc: Scenario, hw: HardwareProfile, sc_file: str | None = None) ->
         "--sample-every", str(SAMPLE_EVERY),
         "--snapshot",
     ]
+
+    mp = p.mempolicy
+    if mp.mode != "local":
+        # mbind() on the worker's mapping: the VMA policy the model gives the process.
+        assert mp.nodes is not None
+        args += ["--mempolicy", f"{mp.mode}:{_cpulist_text(mp.nodes)}"]
 
     z = sc.zswap
     if z.compressor not in COMPRESSOR_MODULES:

@@ -35,6 +35,28 @@ class Uniform(Pattern):
         return self.rng.integers(0, self.n, size=n, dtype=np.int64)
 
 
+class Permutation(Pattern):
+    """Every offset once per pass, each pass in a fresh random order (a shuffled sweep,
+    as the lab's usemem does): unlike Uniform, no page repeats within a pass."""
+
+    def __init__(self, npages: int, rng: np.random.Generator) -> None:
+        self.n, self.rng = npages, rng
+        self.order = rng.permutation(npages)
+        self.pos = 0
+
+    def chunk(self, n: int) -> np.ndarray:
+        parts = []
+        while n > 0:
+            if self.pos == self.n:
+                self.order = self.rng.permutation(self.n)
+                self.pos = 0
+            k = min(n, self.n - self.pos)
+            parts.append(self.order[self.pos:self.pos + k])
+            self.pos += k
+            n -= k
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 class Zipf(Pattern):
     """Bounded Zipf: offset k (0-based) has weight (k+1)^-s; low offsets are hottest."""
 
@@ -74,6 +96,8 @@ def make_pattern(spec: PatternSpec, npages: int, lo: int, hi: int, rng: np.rando
             return Sequential(lo, hi)
         case "uniform":
             return Uniform(npages, rng)
+        case "permutation":
+            return Permutation(npages, rng)
         case "zipf":
             assert spec.s is not None
             return Zipf(npages, spec.s, rng)

@@ -15,6 +15,7 @@ import numpy as np
 import simpy
 
 from perfmodel.config.scenario import ProcessSpec
+from perfmodel.hw.compressor import CLASS_NAMES
 from perfmodel.kernel.fault import VMA
 from perfmodel.kernel.mempolicy import Mempolicy
 from perfmodel.kernel.pages import RESIDENT, UNTOUCHED, WRITEBACK, ZSWAP
@@ -145,7 +146,9 @@ class Thread:
         self.m = proc.m
         self.rec = rec
         self.rng = rng
-        self.task = Task(self.m.env, f"{proc.spec.name}/{proc.slot}.{tid}", cpu, pid=proc.slot)
+        # The process's cpumask: the scheduler may move the thread within it.
+        self.task = Task(self.m.env, f"{proc.spec.name}/{proc.slot}.{tid}", cpu, pid=proc.slot,
+                         allowed=[self.m.cpus[c] for c in proc.cpus])
         n = proc.npages
         self.lo = n * tid // nthreads
         self.hi = n * (tid + 1) // nthreads
@@ -153,13 +156,24 @@ class Thread:
         self.chunk = 256
         spec = proc.spec
         m = self.m
-        node = cpu.node
-        touch = [
-            m.topo.touch_cost_s(spec.bytes_per_access, m.core_bw_mbps, node, j)
-            for j in range(m.topo.n)
-        ]
-        self.access_s = np.array([spec.compute_ns * 1e-9 + t for t in touch])
+        # Seconds per access by CPU node (row) and memory node (column).
+        self._access_by_node = np.array([
+            [
+                spec.compute_ns * 1e-9
+                + m.topo.touch_cost_s(spec.bytes_per_access, m.core_bw_mbps, i, j)
+                for j in range(m.topo.n)
+            ]
+            for i in range(m.topo.n)
+        ])
         self.single_node = m.topo.n == 1
+        # Writing each content class on the fill pass, by class index.
+        fill_ns = m.hw.workload_costs.fill_ns
+        self.fill_s = np.array([fill_ns.get(c, 0.0) * 1e-9 for c in CLASS_NAMES])
+
+    @property
+    def access_s(self) -> np.ndarray:
+        """Seconds per access by memory node, from the node the thread runs on now."""
+        return self._access_by_node[self.task.cpu.node]
 
     def run(self) -> Generator[simpy.Event, Any, None]:
         spec = self.proc.spec
@@ -210,6 +224,8 @@ class Thread:
                 writes = False
             else:
                 writes = rng.random(n) < write_fraction
+            if kind == "fill" and self.fill_s.any():
+                self.task.pending += float(self.fill_s[self.m.pt.content[pages]].sum())
             faults = yield from self._access(pages, writes, isinstance(pattern, Sequential))
             left -= n
             pr.accesses += n
@@ -298,6 +314,8 @@ class Thread:
             k = len(hit)
             m.counters.swap_ra_hit += k
             m.counters.pgfault += k
+            # Each is a minor fault that maps the swap-cache page.
+            task.pending += k * (m.fault.fault_s + m.fault.swapcache_hit_s)
             task.pending += k * m.fault.fault_s
             if m.fault.vma_readahead:
                 self.proc.vma.ra.hit(int(hit[-1]), k)
