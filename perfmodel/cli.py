@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from perfmodel import api
 from perfmodel.config import DEFAULT_PROFILE, DEFAULT_SCENARIO, bundled_dir, load_profile
 from perfmodel.errors import PerfmodelError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from perfmodel.sweep.engine import SweepOutcome
 
 EXIT_BAD_INPUT = 2
 
@@ -201,6 +208,28 @@ def lab_profile_cmd(kernel: str, out_dir: str) -> None:
     click.echo(f"wrote {out_dir}/lab-qemu.yaml and {out_dir}/lab-qemu-2node.yaml")
 
 
+@cli.command("compare")
+@click.argument("scenario")
+@click.option("--hardware", "-H", "hardware", metavar="PROFILE",
+              help="Hardware profile name or path (default: the bundled one).")
+@click.option("--vary", required=True, metavar="KEY.PATH=V1,V2[,...]",
+              help="The one key to change between the runs, e.g. zswap.writeback_alloc=task,vma.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a scenario key for every run.")
+@click.option("--seed", type=int, help="Random seed (default: workload.seed).")
+def compare_cmd(scenario: str, hardware: str | None, vary: str, overrides: tuple[str, ...],
+                seed: int | None) -> None:
+    """Run SCENARIO once per value of one key and print the runs side by side: the
+    counters, the per-node numastat and zswap footprint, cross-node bytes and faults."""
+    from rich.console import Console
+
+    from perfmodel.numa_compare import compare, parse_vary, table
+
+    key, values = parse_vary(vary)
+    results = compare(scenario, hardware or DEFAULT_PROFILE, key, values, list(overrides), seed)
+    Console(width=120).print(table(key, values, results))
+
+
 @cli.command("profile-host")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the profile here.")
 @click.option("--device", metavar="PATH",
@@ -223,6 +252,146 @@ def profile_host_cmd(out: str | None, device: str | None, write: bool, kind: str
     text = profile_host(out, device, write, pagebench, name, kind, pages)
     if not out:
         click.echo(text, nl=False)
+
+
+def _sweep_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say what a sweep runs, shared by sweep and plan."""
+    opts = [
+        click.argument("scenario", required=False),
+        click.option("--hardware", "-H", "hardware", multiple=True, metavar="PROFILE",
+                     help=f"A profile to sweep over; repeatable (default {DEFAULT_PROFILE})."),
+        click.option("--vary", "vary", multiple=True, metavar="KEY.PATH=V1,V2,...",
+                     help="A scenario key and its values; repeatable. Points are the Cartesian "
+                          "product of every --vary and every --hardware."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                     help="Override a scenario key at every point."),
+        click.option("--replications", "-n", type=int, metavar="N",
+                     help="Runs per point, each with its own seed (default 3)."),
+        click.option("--seed", type=int, help="Base seed (default: workload.seed)."),
+        click.option("--file", "-f", "sweep_file", metavar="SWEEP.yaml",
+                     help="A sweep file; command-line options add to it or replace its values."),
+        click.option("--out", "-o", "out", metavar="DIR",
+                     help="Sweep directory (default out/sweep-<hash of the sweep>); "
+                          "finished runs in it are reused."),
+        click.option("--executor", type=click.Choice(["local", "dask"]),
+                     help="local worker processes (default), or a Dask cluster."),
+        click.option("--workers", "-j", type=click.IntRange(min=1),
+                     help="Local worker processes or LocalCluster workers (default: every core)."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler address (default with --executor dask: a LocalCluster "
+                          "on this machine)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _run_sweep(scenario: str | None, hardware: tuple[str, ...], vary: tuple[str, ...],
+               overrides: tuple[str, ...], replications: int | None, seed: int | None,
+               sweep_file: str | None, out: str | None, executor: str | None,
+               workers: int | None, scheduler: str | None, reuse: bool = False) -> SweepOutcome:
+    from perfmodel.sweep.engine import run_sweep, sweep_spec_for
+
+    spec, out_dir = sweep_spec_for(scenario, hardware, vary, overrides, replications, seed,
+                                   sweep_file, out, reuse)
+    if executor == "local" and scheduler:
+        raise PerfmodelError("--scheduler: needs --executor dask")
+    return run_sweep(spec, out_dir, executor or ("dask" if scheduler else "local"), workers,
+                     scheduler)
+
+
+def _wide_console() -> Console:
+    from rich.console import Console
+
+    # Piped output has no width; do not wrap table rows at 80 columns.
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+@cli.command("sweep")
+@_sweep_options
+def sweep_cmd(scenario: str | None, hardware: tuple[str, ...], vary: tuple[str, ...],
+              overrides: tuple[str, ...], replications: int | None, seed: int | None,
+              sweep_file: str | None, out: str | None, executor: str | None,
+              workers: int | None, scheduler: str | None) -> None:
+    """Run SCENARIO at every point of a sweep, in parallel, resumably, into DIR.
+
+    Each finished run is written to DIR/runs/<key>.json and the tables DIR/runs.csv
+    and DIR/summary.csv as it finishes; rerunning the same command resumes.
+    """
+    from perfmodel.sweep.summary import print_summary
+
+    res = _run_sweep(scenario, hardware, vary, overrides, replications, seed, sweep_file, out,
+                     executor, workers, scheduler)
+    keys = list(res.spec.keys)
+    print_summary(res.summary, keys, res.spec.short_names(), _wide_console())
+
+
+@cli.command("plot")
+@click.argument("sweep_dir", metavar="DIR")
+@click.option("--metric", "metrics", multiple=True, metavar="METRIC",
+              help="A metric to plot against --x; repeatable (default: throughput, p99 fault "
+                   "latency, memory saved, zswpwb).")
+@click.option("--x", "x", metavar="KEY",
+              help="The swept key on the x axis (default: the first numeric one).")
+@click.option("--cdf-point", "cdf_points", multiple=True, type=int, metavar="N",
+              help="A point (number from the summary table) for the fault-latency CDFs.")
+@click.option("--timeseries", "timeseries", type=int, metavar="N",
+              help="The point whose pool size and compression ratio over time to plot "
+                   "(default 1).")
+@click.option("--out", "-o", "out", metavar="PLOTDIR", help="Where to write (default DIR/plots).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
+              help="File formats (default both).")
+def plot_cmd(sweep_dir: str, metrics: tuple[str, ...], x: str | None,
+             cdf_points: tuple[int, ...], timeseries: int | None, out: str | None,
+             formats: tuple[str, ...]) -> None:
+    """Plot a sweep: metrics against a swept key with 95% CI bands, fault-latency CDFs,
+    and the zswap pool over time for one point (PNG and SVG)."""
+    from perfmodel.sweep.engine import load_sweep
+    from perfmodel.sweep.plot import FORMATS, plot_sweep
+
+    paths = plot_sweep(load_sweep(sweep_dir), out, metrics, x, cdf_points, timeseries,
+                       formats or FORMATS)
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+@cli.command("plan")
+@_sweep_options
+@click.option("--require", "requires", multiple=True, metavar="METRIC<=VALUE",
+              help="A requirement, e.g. 'p99_fault_latency_us<=200'; repeatable.")
+@click.option("--minimize", metavar="NAME", help="Rank by this metric or swept key, lowest first.")
+@click.option("--maximize", metavar="NAME",
+              help="Rank by this metric or swept key, highest first (default throughput_mbps).")
+@click.option("--judge", type=click.Choice(["ci", "mean"]), default="ci", show_default=True,
+              help="ci: the whole 95% CI must meet each bound; mean: the mean must.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False),
+              help="Also write the plan as JSON to this file.")
+def plan_cmd(scenario: str | None, hardware: tuple[str, ...], vary: tuple[str, ...],
+             overrides: tuple[str, ...], replications: int | None, seed: int | None,
+             sweep_file: str | None, out: str | None, executor: str | None, workers: int | None,
+             scheduler: str | None, requires: tuple[str, ...], minimize: str | None,
+             maximize: str | None, judge: str, json_out: str | None) -> None:
+    """Run (or reuse) a sweep and recommend the configuration that meets every --require.
+
+    With only --out DIR, the sweep already in DIR is reused. Exit status 1 when no
+    configuration meets every requirement; the binding requirement is named.
+    """
+    from perfmodel.sweep.engine import load_sweep
+    from perfmodel.sweep.plan import evaluate, parse_requirement, plan_dict, print_plan
+
+    reqs = [parse_requirement(r) for r in requires]
+    res = _run_sweep(scenario, hardware, vary, overrides, replications, seed, sweep_file, out,
+                     executor, workers, scheduler, reuse=True)
+    data = load_sweep(res.root)
+    result = evaluate(data, reqs, minimize, maximize, judge)
+    if json_out:
+        try:
+            Path(json_out).write_text(json.dumps(plan_dict(data, result), indent=2) + "\n")
+        except OSError as e:
+            raise PerfmodelError(f"{json_out}: cannot write: {e.strerror}") from None
+    print_plan(data, result, _wide_console())
+    if result.best is None:
+        sys.exit(1)
 
 
 def main() -> None:

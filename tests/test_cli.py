@@ -206,3 +206,17 @@ def test_help() -> None:
     assert proc.returncode == 0, proc.stderr
     for cmd in ("run", "show-profile", "list"):
         assert cmd in proc.stdout
+
+
+def test_compare_puts_two_runs_side_by_side():
+    seed = Path(__file__).resolve().parents[1] / "scenarios" / "numa" / "writeback-remote.yaml"
+    res = cli("compare", seed, "-H", "xeon-2s-nvme", "--vary", "zswap.writeback_alloc=task,vma",
+              "--set", "workload.processes.0.duration_s=0.1")
+    assert res.returncode == 0, res.stderr
+    assert "vma - task" in res.stdout and "node1 other_node" in res.stdout
+
+
+def test_compare_needs_two_values():
+    res = cli("compare", "usemem", "--vary", "zswap.compressor=lz4")
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "--vary" in res.stderr
