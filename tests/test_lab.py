@@ -23,7 +23,6 @@ from perfmodel.lab.run import check_console, command_line, make_record
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "lab" / "scenarios" / "lab-usemem.yaml"
 SAMPLE = ROOT / "tests" / "data" / "lab-console-sample.txt"
-USEMEM_C = ROOT / "lab" / "workload" / "usemem.c"
 
 
 @pytest.fixture
@@ -314,17 +313,6 @@ def test_check_console_setup_error(lab_profile: Path) -> None:
 # ---- the guest workload ----
 
 
-@pytest.fixture(scope="module")
-def usemem(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cc = shutil.which("musl-gcc")
-    if cc is None:
-        pytest.skip("musl-gcc not installed")
-    out = tmp_path_factory.mktemp("usemem") / "usemem"
-    subprocess.run(
-        [cc, "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(USEMEM_C)],
-        check=True,
-    )
-    return out
 
 
 def test_usemem_emit(usemem: Path) -> None:

@@ -3,7 +3,6 @@ placement, writeback page placement, the NUMA scenario and the lab's mempolicy."
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,7 +28,6 @@ NODE1_CPUS = "18-35"
 SEED_SCENARIO = ROOT / "scenarios" / "numa" / "writeback-remote.yaml"
 # The seed scenario cut to a quarter of a second after the fill.
 SHORT = ["workload.processes.0.duration_s=0.25"]
-USEMEM_C = ROOT / "lab" / "workload" / "usemem.c"
 LAB_SCENARIO = ROOT / "lab" / "scenarios" / "lab-usemem.yaml"
 
 
@@ -331,17 +329,6 @@ def test_lab_passes_the_mempolicy_to_usemem():
     assert "--mempolicy" not in local.usemem_args
 
 
-@pytest.fixture(scope="module")
-def usemem(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cc = shutil.which("musl-gcc")
-    if cc is None:
-        pytest.skip("musl-gcc not installed")
-    out = tmp_path_factory.mktemp("usemem") / "usemem"
-    subprocess.run(
-        [cc, "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(USEMEM_C)],
-        check=True,
-    )
-    return out
 
 
 def test_usemem_mbind_and_cpu_pages(usemem: Path):

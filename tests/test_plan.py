@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sizes import TINY
 
 from perfmodel.errors import ConfigError
 from perfmodel.sweep.engine import SweepData
@@ -17,13 +18,6 @@ from perfmodel.sweep.metrics import NAMES
 from perfmodel.sweep.plan import Requirement, evaluate, parse_requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "memory.ram=32MiB",
-    "memory.reserved=8MiB",
-    "swap.size=512MiB",
-    "workload.processes.0.footprint=48MiB",
-    "workload.processes.0.passes=1",
-]
 
 
 def test_parse_requirement() -> None:

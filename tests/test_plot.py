@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from matplotlib.collections import PolyCollection
+from sizes import TINY
 
 from perfmodel.errors import ConfigError
 from perfmodel.sweep.engine import SweepData, load_sweep, run_sweep
@@ -24,13 +25,6 @@ from perfmodel.sweep.plot import (
 from perfmodel.sweep.spec import build_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "memory.ram=32MiB",
-    "memory.reserved=8MiB",
-    "swap.size=512MiB",
-    "workload.processes.0.footprint=48MiB",
-    "workload.processes.0.passes=1",
-]
 X_LABEL = "zswap.max_pool_percent (% of RAM)"
 
 

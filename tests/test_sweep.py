@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
+from sizes import TINY
 
 from perfmodel import api
 from perfmodel.errors import ConfigError, PerfmodelError
@@ -27,14 +28,6 @@ from perfmodel.sweep.summary import mean_ci, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A smaller usemem than tests/conftest.py's SMALL: one pass over 48 MiB, about 0.3 s a run.
-TINY = [
-    "memory.ram=32MiB",
-    "memory.reserved=8MiB",
-    "swap.size=512MiB",
-    "workload.processes.0.footprint=48MiB",
-    "workload.processes.0.passes=1",
-]
 VARY = ["zswap.max_pool_percent=5,20", "zswap.compressor=lz4,zstd"]
 REPS = 2
 

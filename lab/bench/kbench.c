@@ -53,7 +53,21 @@ static void vmstat(long long *out)
     fclose(f);
 }
 
-static int run(int cls, size_t pages, int rounds)
+/* The vmstat deltas as a JSON object, closing the @@KCOST line. */
+static void print_counts(const long long *delta)
+{
+    printf("\"vmstat\":{");
+    for (size_t i = 0; i < NCOUNT; i++)
+        printf("%s\"%s\":%lld", i ? "," : "", counters[i], delta[i]);
+    printf("}}\n");
+    fflush(stdout);
+}
+
+/*
+ * Pages of one class out with MADV_PAGEOUT and back in by touching them;
+ * settle_s seconds in between let asynchronous writes finish.
+ */
+static int run(const char *label, int cls, size_t pages, int rounds, unsigned settle_s)
 {
     size_t len = pages * PAGE;
     double best_out = 1e30, best_in = 1e30;
@@ -65,10 +79,7 @@ static int run(int cls, size_t pages, int rounds)
             return 1;
         }
         madvise(m, len, MADV_NOHUGEPAGE);
-        for (size_t p = 0; p < pages; p++) {
-            fill_page(m + p * PAGE, cls, hash3(7, cls, p));
-            if (cls == C_ZERO) m[p * PAGE] = 1, m[p * PAGE] = 0; /* fault it in */
-        }
+        for (size_t p = 0; p < pages; p++) fill_page(m + p * PAGE, cls, hash3(7, cls, p));
         vmstat(before);
         double t0 = now_ns();
         if (madvise(m, len, MADV_PAGEOUT) != 0) {
@@ -76,6 +87,7 @@ static int run(int cls, size_t pages, int rounds)
             return 1;
         }
         double t_out = now_ns() - t0;
+        if (settle_s) sleep(settle_s);
         volatile uint8_t sink = 0;
         t0 = now_ns();
         for (size_t p = 0; p < pages; p++) sink += m[p * PAGE];
@@ -88,12 +100,8 @@ static int run(int cls, size_t pages, int rounds)
         munmap(m, len);
     }
     printf("@@KCOST {\"class\":\"%s\",\"pages\":%zu,\"rounds\":%d,\"pageout_ns\":%.1f,"
-           "\"swapin_ns\":%.1f,\"vmstat\":{",
-           class_names[cls], pages, rounds, best_out / pages, best_in / pages);
-    for (size_t i = 0; i < NCOUNT; i++)
-        printf("%s\"%s\":%lld", i ? "," : "", counters[i], delta[i]);
-    printf("}}\n");
-    fflush(stdout);
+           "\"swapin_ns\":%.1f,", label, pages, rounds, best_out / pages, best_in / pages);
+    print_counts(delta);
     return 0;
 }
 
@@ -164,12 +172,9 @@ static int lru(const char *cg, size_t pages, long cap_mib, int rounds)
         munmap(m, len);
     }
     printf("@@KCOST {\"class\":\"lru\",\"pages\":%zu,\"rounds\":%d,\"cap_mib\":%ld,"
-           "\"touch_ns\":%.1f,\"pgscan\":%lld,\"pgsteal\":%lld,\"vmstat\":{", pages, rounds,
-           cap_mib, best / pages, scanned, stolen);
-    for (size_t i = 0; i < NCOUNT; i++)
-        printf("%s\"%s\":%lld", i ? "," : "", counters[i], delta[i]);
-    printf("}}\n");
-    fflush(stdout);
+           "\"touch_ns\":%.1f,\"pgscan\":%lld,\"pgsteal\":%lld,", pages, rounds, cap_mib,
+           best / pages, scanned, stolen);
+    print_counts(delta);
     return 0;
 }
 
@@ -181,41 +186,8 @@ static int lru(const char *cg, size_t pages, long cap_mib, int rounds)
  */
 static int disk(const char *zswap_params, size_t pages, int rounds)
 {
-    double best_out = 1e30, best_in = 1e30;
-    long long before[NCOUNT], after[NCOUNT], delta[NCOUNT] = {0};
     if (put(zswap_params, "enabled", "N")) return 1;
-    size_t len = pages * PAGE;
-    for (int r = 0; r < rounds; r++) {
-        uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            printf("@@ERROR kbench: mmap: %s\n", strerror(errno));
-            return 1;
-        }
-        madvise(m, len, MADV_NOHUGEPAGE);
-        for (size_t p = 0; p < pages; p++) fill_page(m + p * PAGE, C_TEXT, hash3(9, r, p));
-        vmstat(before);
-        double t0 = now_ns();
-        madvise(m, len, MADV_PAGEOUT);
-        double t_out = now_ns() - t0;
-        sleep(3);
-        volatile uint8_t sink = 0;
-        t0 = now_ns();
-        for (size_t p = 0; p < pages; p++) sink += m[p * PAGE];
-        double t_in = now_ns() - t0;
-        (void)sink;
-        vmstat(after);
-        if (t_out < best_out) best_out = t_out;
-        if (t_in < best_in) best_in = t_in;
-        for (size_t i = 0; i < NCOUNT; i++) delta[i] += after[i] - before[i];
-        munmap(m, len);
-    }
-    printf("@@KCOST {\"class\":\"disk\",\"pages\":%zu,\"rounds\":%d,\"pageout_ns\":%.1f,"
-           "\"swapin_ns\":%.1f,\"vmstat\":{", pages, rounds, best_out / pages, best_in / pages);
-    for (size_t i = 0; i < NCOUNT; i++)
-        printf("%s\"%s\":%lld", i ? "," : "", counters[i], delta[i]);
-    printf("}}\n");
-    fflush(stdout);
-    return 0;
+    return run("disk", C_TEXT, pages, rounds, 3);
 }
 
 int main(int argc, char **argv)
@@ -231,8 +203,8 @@ int main(int argc, char **argv)
     build_vocab();
     size_t pages = (size_t)mib * 256;
     int rc = 0;
-    rc |= run(C_ZERO, pages, rounds);
-    rc |= run(C_TEXT, pages, rounds);
+    rc |= run(class_names[C_ZERO], C_ZERO, pages, rounds, 0);
+    rc |= run(class_names[C_TEXT], C_TEXT, pages, rounds, 0);
     if (zp) rc |= disk(zp, pages / 4, rounds);
     if (cg) rc |= lru(cg, pages, 8, rounds);
     return rc;

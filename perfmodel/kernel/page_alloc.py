@@ -95,23 +95,7 @@ class PageAllocator:
         interleave: bool = False,
     ) -> int:
         """Node of the page taken, or -1 when every allowed node is at its min watermark."""
-        order = self.order(preferred, allowed)
-        nodes = self.nodes
-        for nid in order:
-            nd = nodes[nid]
-            if nd.free > nd.wmark_low:
-                nd.free -= 1
-                self.stat.account(preferred, nid, cpu_node, interleave)
-                return nid
-        for nid in order:
-            self.wake_kswapd(nid)
-        for nid in order:
-            nd = nodes[nid]
-            if nd.free > nd.wmark_min:
-                nd.free -= 1
-                self.stat.account(preferred, nid, cpu_node, interleave)
-                return nid
-        return -1
+        return self._alloc(preferred, cpu_node, allowed, interleave, memalloc=False)
 
     def alloc_memalloc(
         self, preferred: int, cpu_node: int, allowed: tuple[int, ...] | None = None,
@@ -119,19 +103,27 @@ class PageAllocator:
     ) -> int:
         """PF_MEMALLOC context (reclaim itself): the fast path first, as for anyone;
         then, with every node below low, ALLOC_NO_WATERMARKS down to the last page."""
+        return self._alloc(preferred, cpu_node, allowed, interleave, memalloc=True)
+
+    def _alloc(
+        self, preferred: int, cpu_node: int, allowed: tuple[int, ...] | None,
+        interleave: bool, memalloc: bool,
+    ) -> int:
         order = self.order(preferred, allowed)
         nodes = self.nodes
+        # get_page_from_freelist() at the low watermark: no one is woken.
         for nid in order:
             nd = nodes[nid]
             if nd.free > nd.wmark_low:
                 nd.free -= 1
                 self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
+        # The slow path wakes every kswapd and retries at min (or with no watermark).
         for nid in order:
             self.wake_kswapd(nid)
         for nid in order:
             nd = nodes[nid]
-            if nd.free > 0:
+            if nd.free > (0 if memalloc else nd.wmark_min):
                 nd.free -= 1
                 self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
