@@ -79,7 +79,7 @@ def _access_latency(m: Machine, processes: list[dict[str, Any]]) -> dict[str, fl
     majors = m.fault.fault_latencies
     minors = m.counters.swap_ra_hit
     touch = m.page_size / (m.core_bw_mbps * 1e6)
-    minor_s = m.fault.fault_s + m.fault.swapcache_hit_s + touch
+    minor_s = m.fault.ra_hit_s + touch
     hits = max(0, accesses - len(majors) - minors)
     return mixture_summary(majors, [(minors, minor_s), (hits, touch)])
 

@@ -303,6 +303,8 @@ def test_kbench_compiles(tmp_path: Path) -> None:
     src = ROOT / "lab" / "bench" / "kbench.c"
     res = subprocess.run([cc, "-O2", "-Wall", "-static", "-o", str(out), str(src)],
                          capture_output=True, text=True, check=False)
+    if res.returncode != 0 and "cannot find -l" in res.stderr:
+        pytest.skip(f"static libraries missing: {res.stderr.strip().splitlines()[-1]}")
     assert res.returncode == 0, res.stderr
     assert "warning" not in res.stderr
     usage = subprocess.run([str(out), "0"], capture_output=True, text=True, check=False)

@@ -79,6 +79,8 @@ class FaultHandler:
         self.zero_fill_s = zero_fill_s
         self.swapin_s = swapin_s
         self.swapcache_hit_s = swapcache_hit_s
+        # A readahead hit: the minor fault that maps the page from the swap cache.
+        self.ra_hit_s = fault_s + swapcache_hit_s
         self._state = memoryview(pt.state)
         self._node = memoryview(pt.node)
         self._ref = memoryview(pt.referenced)

@@ -60,7 +60,7 @@ class SwapIO:
         self.nr_requests = dev.spec.nr_requests
         self.outstanding = 0
         self._tag_freed: simpy.Event | None = None
-        self.tag_waits = 0
+        self.tag_waits = 0  # times a submitter slept for a tag
 
     @property
     def congested(self) -> bool:
@@ -99,8 +99,7 @@ class SwapIO:
             p = pages[i]
             s = slot[p]
             if run and (s != prev + 1 or len(run) == cap):
-                self.outstanding += 1
-                self.env.process(self._write_run(prev + 1 - len(run), run))
+                self._submit(prev + 1 - len(run), run)
                 run = []
             self._gen += 1
             self.inflight[p] = (self._gen, nodes[i])
@@ -108,8 +107,12 @@ class SwapIO:
             run.append((p, self._gen, nodes[i]))
             prev = s
         if run:
-            self.outstanding += 1
-            self.env.process(self._write_run(prev + 1 - len(run), run))
+            self._submit(prev + 1 - len(run), run)
+
+    def _submit(self, first: int, run: list[tuple[int, int, int]]) -> None:
+        """One merged write request: it holds a tag from now until it completes."""
+        self.outstanding += 1
+        self.env.process(self._write_run(first, run))
 
     def _write_run(
         self, first: int, run: list[tuple[int, int, int]]

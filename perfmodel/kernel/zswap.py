@@ -359,11 +359,7 @@ class Zswap:
         c = self.c
         if self._state[p] != ZSWAP or self._handle[p] == SAME_FILLED_HANDLE:
             # Already in the swap cache (-EEXIST) or a value entry: cannot write back.
-            self.lru[self._entry_nid[p]].append((self._zseq[p] << _SHIFT) | p)
-            if self.era.release >= (6, 5):
-                # Before, the caller counts one failure per eviction call.
-                c.reject_reclaim_fail += 1
-            return 0, self.lru_walk_s
+            return self._writeback_failed(p)
         # The writeback page follows the running task's policy (alloc_page; every
         # release), or, as a what-if, the owner's VMA policy.
         if self.writeback_alloc == "vma":
@@ -372,11 +368,7 @@ class Zswap:
         else:
             fnid = self.alloc.alloc_memalloc(task_node, task_node)
         if fnid < 0:
-            self.lru[self._entry_nid[p]].append((self._zseq[p] << _SHIFT) | p)
-            if self.era.release >= (6, 5):
-                # Before, the caller counts one failure per eviction call.
-                c.reject_reclaim_fail += 1
-            return 0, self.lru_walk_s
+            return self._writeback_failed(p)
         # A swap-cache folio (as a swap-in would get), the decompression, the bio.
         cost = self.swapcache_s + self.load_cost_s + self.comp.decompress(self._content[p], now)
         cost += self.remote(self._csize[p], task_node, self._znid[p])
@@ -389,6 +381,14 @@ class Zswap:
         c.zswpwb += 1
         self.submit_write([p], [fnid])
         return 1, cost
+
+    def _writeback_failed(self, p: int) -> tuple[int, float]:
+        """The entry goes back on its LRU (LRU_RETRY); from 6.5 each failure counts,
+        before the caller counts one per eviction call."""
+        self.lru[self._entry_nid[p]].append((self._zseq[p] << _SHIFT) | p)
+        if self.era.release >= (6, 5):
+            self.c.reject_reclaim_fail += 1
+        return 0, self.lru_walk_s
 
     def _evict_sync(self, cpu_node: int, now: float) -> tuple[bool, float]:
         """Pre-5.6: the store itself evicts the oldest entry (zbud_reclaim_page, 8 tries)."""

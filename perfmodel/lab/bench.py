@@ -311,26 +311,28 @@ def parse_bench_console(text: str) -> BenchConsole:
         elif tag == "FAULT":
             c.fault = _json(rest)
         elif tag == "IO":
-            d = _json(rest)
-            if isinstance(d, dict) and "label" in d:
-                c.io[str(d["label"])] = d
-            else:
-                c.errors.append(f"unreadable @@IO line: {rest[:80]}")
+            _keyed(c, c.io, tag, rest, "label")
         elif tag == "QUEUE":
             name, _, what = rest.partition(" ")
             c.queues[name] = what
         elif tag == "KCOST":
-            d = _json(rest)
-            if isinstance(d, dict) and "class" in d:
-                c.kcost[str(d["class"])] = d
-            else:
-                c.errors.append(f"unreadable @@KCOST line: {rest[:80]}")
+            _keyed(c, c.kcost, tag, rest, "class")
         elif tag in ("ERROR", "SETUP-ERROR"):
             c.errors.append(rest)
     if current is not None:
         c.files[path] = "\n".join(current) + "\n"
     c.tail = [ln.strip() for ln in lines if ln.strip()][-6:]
     return c
+
+
+def _keyed(c: BenchConsole, into: dict[str, dict[str, Any]], tag: str, rest: str,
+           key: str) -> None:
+    """A JSON line filed under its `key` field, or an error naming the tag."""
+    d = _json(rest)
+    if isinstance(d, dict) and key in d:
+        into[str(d[key])] = d
+    else:
+        c.errors.append(f"unreadable @@{tag} line: {rest[:80]}")
 
 
 def _float(s: str) -> float | None:

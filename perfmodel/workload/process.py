@@ -315,7 +315,7 @@ class Thread:
             m.counters.swap_ra_hit += k
             m.counters.pgfault += k
             # Each is a minor fault that maps the swap-cache page.
-            task.pending += k * (m.fault.fault_s + m.fault.swapcache_hit_s)
+            task.pending += k * m.fault.ra_hit_s
             task.pending += k * m.fault.fault_s
             if m.fault.vma_readahead:
                 self.proc.vma.ra.hit(int(hit[-1]), k)
