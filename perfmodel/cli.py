@@ -182,12 +182,15 @@ def lab() -> None:
 @click.option("--timeout", default=900.0, show_default=True, help="Wall-clock limit, seconds.")
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto",
               show_default=True, help="auto tries KVM and falls back to TCG.")
+@click.option("--trace", is_flag=True,
+              help="Trace the zswap shrink worker and kworker scheduling (tracefs) into "
+                   "the record's trace key.")
 def lab_run_cmd(scenario: str, hardware: str, overrides: tuple[str, ...], out: str | None,
-                timeout: float, accel: str) -> None:
+                timeout: float, accel: str, trace: bool) -> None:
     """Boot a guest, run SCENARIO in it and write its run record (1-3 min under TCG)."""
     from perfmodel.lab.run import lab_run
 
-    rec = lab_run(scenario, list(overrides), hardware, out, timeout, accel=accel)
+    rec = lab_run(scenario, list(overrides), hardware, out, timeout, accel=accel, trace=trace)
     w = rec["workload"]
     click.echo(f"{rec['id']}: {rec['kernel']['release']} {rec['host']['accel']} "
                f"wall {rec['host']['wall_s']:.1f} s, workload {w['elapsed_s']:.1f} s")

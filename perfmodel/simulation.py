@@ -208,6 +208,8 @@ def collect(
         "busy_s_per_cpu": [round(cpu.busy_s, 9) for cpu in m.cpus if cpu.busy_s > 0] or [0.0],
         "compressor_busy_s": m.compressor.busy_s,
         "kswapd_runs": m.reclaim.kswapd_runs,
+        # Executions of the zswap shrink work item (workqueue_execute_start of shrink_worker).
+        "shrink_worker_runs": z.shrink_worker_runs,
     }
     config = {
         "scenario": sc.model_dump(mode="json", by_alias=True),

@@ -1,4 +1,4 @@
-"""python -m perfmodel.lab run SCENARIO [--hardware P] [--set K=V]... [--out F]
+"""python -m perfmodel.lab run SCENARIO [--hardware P] [--set K=V]... [--out F] [--trace]
 python -m perfmodel.lab profile [--kernel 6.12] [--out-dir hardware]"""
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", "-o")
     r.add_argument("--timeout", type=float, default=900.0)
     r.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    r.add_argument(
+        "--trace",
+        action="store_true",
+        help="ftrace the zswap shrink worker and its kworker; summary in record['trace']",
+    )
     r.add_argument("--verbose", "-v", action="store_true", help="log the steps to stderr")
     p = sub.add_parser(
         "profile",
@@ -42,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from perfmodel.lab.run import lab_run
 
     try:
-        rec = lab_run(a.scenario, a.overrides, a.hardware, a.out, a.timeout, accel=a.accel)
+        rec = lab_run(
+            a.scenario, a.overrides, a.hardware, a.out, a.timeout, accel=a.accel, trace=a.trace
+        )
     except PerfmodelError as e:
         print(f"perfmodel lab: error: {e}", file=sys.stderr)
         return 2
@@ -52,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     for p in w["passes"]:
         print(f"  pass {p['pass']} {p['kind']:6s} {p['elapsed_s']:8.2f} s "
               f"{p['throughput_mbps']:8.1f} MB/s")
+    if "trace" in rec:
+        t, sw = rec["trace"], rec["trace"]["shrink_worker"]
+        print(f"  trace: {t['events']} events, overrun {t['overrun']}, "
+              f"shrink_worker {sw['runs']} runs, {sw['cpu_ms_total']:.1f} ms on CPU")
     return 0
 
 

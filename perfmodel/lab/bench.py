@@ -50,7 +50,7 @@ from perfmodel.lab.errors import LabError, LabNotSetUp
 from perfmodel.lab.guest import GuestPlan, MiB, NumaNode, qemu_command
 from perfmodel.lab.initramfs import EXE, Entry, guest_entries, write_newc
 from perfmodel.lab.kernel import KernelTree, find_kernel, module_chain, module_name, read_module
-from perfmodel.lab.paths import build_dir, cache_dir, lab_dir
+from perfmodel.lab.paths import build_dir, cache_dir, lab_dir, repo_root
 from perfmodel.profiling.host import (
     CompressorStats,
     DeviceStats,
@@ -539,7 +539,8 @@ def profile_text(run: GuestRun) -> str:
         "bookkeeping from kbench, which",
         "# swaps 4 KiB zero and text pages out with MADV_PAGEOUT and back in by touching them "
         "(below). memory.boot_reserved",
-        "# from the guest's MemTotal.",
+        "# from the guest's MemTotal. zswap_writeback_ns and kworker_wakeup_ns: from the "
+        "shrink-worker traces in validation/traces.",
     ]
     lines[1:1] = header
     desc = (f"description: measured inside the lab's QEMU {run.accel.upper()} guest "
@@ -559,9 +560,63 @@ def profile_text(run: GuestRun) -> str:
         lines.append(fault_line)
         fault_ns = float(fault_line.split(":")[1].split("#")[0])
         lines += _kcost_lines(c.kcost, comps, mem, fault_ns, src)
+        lz4 = comps.get("lz4", {}).get("text")
+        if lz4 is not None:
+            lines += trace_cost_lines(_trace_records(), lz4.decompress_ns)
     else:
         lines[-1] = "kernel_costs: {}  # defaults: the fault timing was not usable"
     return "\n".join(lines) + "\n"
+
+
+def _trace_records() -> list[tuple[str, dict[str, Any]]]:
+    """The lab's traced runs (perfmodel lab run --trace), kept in validation/traces."""
+    out = []
+    for f in sorted((repo_root() / "validation" / "traces").glob("*.json")):
+        try:
+            rec = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(rec.get("trace"), dict):
+            out.append((f.name, rec))
+    return out
+
+
+def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],
+                     decompress_ns: float) -> list[str]:
+    """kernel_costs.zswap_writeback_ns and kworker_wakeup_ns from shrink-worker traces.
+
+    A writeback: the kworker's CPU time in its long runs (the ones that write back;
+    short runs only rotate referenced entries) per written-back page, less the lz4
+    decompression the model charges separately. A kworker wakeup: the medians of
+    queue_work to sched_wakeup, switch-in to execute_start and execute_end to
+    switch-out. Each is the mean over the traced runs that have it."""
+    wb: list[float] = []
+    wake: list[float] = []
+    names: list[str] = []
+    for name, rec in records:
+        w = rec["trace"].get("shrink_worker") or {}
+        per_page = w.get("long_runs_cpu_us_per_written_back_page")
+        parts = [w.get(k) for k in ("queue_to_wakeup_us", "switch_in_to_start_us",
+                                     "end_to_switch_out_us")]
+        if per_page:
+            wb.append(float(per_page) * 1e3 - decompress_ns)
+        if all(isinstance(x, (int, float)) for x in parts):
+            wake.append(sum(float(x) for x in parts) * 1e3)  # type: ignore[arg-type]
+        if per_page or all(parts):
+            names.append(name)
+    out: list[str] = []
+    where = f"shrink-worker traces (perfmodel lab run --trace) {', '.join(names)}"
+    if wb and min(wb) > 0:
+        out.append(
+            f"  zswap_writeback_ns: {round(sum(wb) / len(wb), -2):.0f}  # {where}: kworker CPU in "
+            f"its writeback runs per written-back page, less lz4 text decompression "
+            f"{decompress_ns:.0f} ns; mean of {len(wb)}")
+    if wake:
+        out.append(
+            f"  kworker_wakeup_ns: {round(sum(wake) / len(wake), -2):.0f}  # {where}: medians of "
+            f"queue_work to sched_wakeup, switch-in to execute_start and execute_end to "
+            f"switch-out; mean of {len(wake)}")
+    return out
 
 
 def _boot_reserved_lines(c: BenchConsole, ram: int, src: str) -> list[str]:

@@ -14,6 +14,9 @@ Lines meant for the host start with '@@' (written by /init and usemem):
     @@PASS {json}              one per process and pass
     @@LAT {json}|null          @@DONE {json}     @@ERROR <message>
     @@EXIT <status>            @@LOG <kernel message>
+    @@TRACE <trace line>       with --trace: one line of the ftrace buffer, after @@EXIT
+    @@TRACESTAT <cpuN> <text>  that CPU's ring buffer stats on one line (entries, overrun, ...)
+    @@TRACEEND                 the trace dump is complete
 
 Anything else (kernel messages, QEMU noise) is ignored.
 """
@@ -62,6 +65,9 @@ class Console:
     done: dict[str, Any] | None = None
     exit_status: int | None = None
     tail: list[str] = field(default_factory=list)
+    trace_lines: list[str] = field(default_factory=list)  # raw text after '@@TRACE '
+    trace_stats: list[str] = field(default_factory=list)
+    trace_end: bool = False
 
 
 def _json(text: str) -> Any:
@@ -90,7 +96,10 @@ def parse_console(text: str) -> Console:
             continue
         current = None
         tag, rest = m.group(1), (m.group(2) or "").strip()
-        if tag == "BOOT":
+        if tag == "TRACE":
+            # Kept raw: the trace's own column padding is part of its format.
+            c.trace_lines.append(m.group(2) or "")
+        elif tag == "BOOT":
             c.boot_uptime = float(rest) if _is_float(rest) else 0.0
         elif tag == "RUN":
             c.run_uptime = float(rest) if _is_float(rest) else None
@@ -134,6 +143,10 @@ def parse_console(text: str) -> Console:
             c.errors.append(rest)
         elif tag == "LOG":
             c.logs.append(rest)
+        elif tag == "TRACESTAT":
+            c.trace_stats.append(rest)
+        elif tag == "TRACEEND":
+            c.trace_end = True
         elif tag == "EXIT":
             c.exit_status = int(rest) if rest.lstrip("-").isdigit() else None
     c.tail = [ln.strip() for ln in lines if ln.strip()][-8:]

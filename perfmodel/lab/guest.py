@@ -72,6 +72,7 @@ class GuestPlan:
     taskset: str | None = None
     chain_size: int | None = None
     notes: tuple[str, ...] = field(default=())
+    trace: bool = False  # ftrace the zswap shrink worker (perfmodel.lab.trace)
 
 
 def _kbool(v: bool) -> str:
@@ -93,8 +94,13 @@ def _cpulist_text(cpus: tuple[int, ...]) -> str:
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in _cpulist(cpus))
 
 
-def plan_guest(sc: Scenario, hw: HardwareProfile, sc_file: str | None = None) -> GuestPlan:
-    """Map a scenario onto a guest; ConfigError names the key the lab cannot honour."""
+def plan_guest(
+    sc: Scenario, hw: HardwareProfile, sc_file: str | None = None, *, trace: bool = False
+) -> GuestPlan:
+    """Map a scenario onto a guest; ConfigError names the key the lab cannot honour.
+
+    trace: also ftrace the zswap shrink worker during the run (see TRACE_SETUP).
+    """
 
     def bad(key: str, problem: str) -> ConfigError:
         return ConfigError(sc_file, key, problem)
@@ -233,8 +239,56 @@ def plan_guest(sc: Scenario, hw: HardwareProfile, sc_file: str | None = None) ->
         taskset=_cpulist_text(p.cpus) if p.cpus is not None else None,
         chain_size=sc.kernel.ZSMALLOC_CHAIN_SIZE,
         notes=tuple(notes),
+        trace=trace,
     )
 
+
+# With --trace, just before @@RUN: the four workqueue events of the zswap shrink
+# work (filtered on its function's address) and the kworkers' sched_switch and
+# sched_wakeup. Each failure is a @@MISSING line and leaves T empty (no tracing);
+# a filter that cannot be set leaves its event off rather than trace everything.
+TRACE_EVENTS = (
+    "workqueue_queue_work",
+    "workqueue_activate_work",
+    "workqueue_execute_start",
+    "workqueue_execute_end",
+)
+TRACE_SETUP = f"""\
+# ftrace of the zswap shrink worker (perfmodel lab run --trace).
+mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+T=/sys/kernel/tracing
+[ -d $T/events ] || T=/sys/kernel/debug/tracing
+A=
+if [ -d $T/events ]; then
+  A=$(grep ' shrink_worker$' /proc/kallsyms | cut -d' ' -f1 | head -n1)
+  case "$A" in
+    ''|*[!0]*) ;;
+    *) A= ;;  # an all-zero address: kallsyms is hidden
+  esac
+  [ -n "$A" ] || {{ echo "@@MISSING trace: no shrink_worker in /proc/kallsyms"; T=; }}
+else
+  echo "@@MISSING trace: no tracefs at /sys/kernel/tracing or /sys/kernel/debug/tracing"; T=
+fi
+if [ -n "$T" ]; then
+  {{ echo 8192 > $T/buffer_size_kb; }} 2>/dev/null || echo "@@MISSING trace: cannot set buffer_size_kb"
+  for e in {" ".join(TRACE_EVENTS)}; do
+    {{ echo "function == 0x$A" > $T/events/workqueue/$e/filter && echo 1 > $T/events/workqueue/$e/enable; }} 2>/dev/null \\
+      || echo "@@MISSING trace: cannot enable workqueue/$e"
+  done
+  {{ echo 'prev_comm ~ "kworker*" || next_comm ~ "kworker*"' > $T/events/sched/sched_switch/filter \\
+    && echo 1 > $T/events/sched/sched_switch/enable; }} 2>/dev/null || echo "@@MISSING trace: cannot enable sched/sched_switch"
+  {{ echo 'comm ~ "kworker*"' > $T/events/sched/sched_wakeup/filter \\
+    && echo 1 > $T/events/sched/sched_wakeup/enable; }} 2>/dev/null || echo "@@MISSING trace: cannot enable sched/sched_wakeup"
+  {{ echo 1 > $T/tracing_on; }} 2>/dev/null || {{ echo "@@MISSING trace: cannot turn tracing on"; T=; }}
+fi"""
+# After @@EXIT: stop, then each CPU's buffer stats (overruns) and every event.
+TRACE_DUMP = """\
+if [ -n "$T" ]; then
+  echo 0 > $T/tracing_on
+  for d in $T/per_cpu/cpu*; do echo "@@TRACESTAT ${d##*/} $(tr '\\n' ' ' < $d/stats)"; done
+  grep -v '^#' $T/trace | sed 's/^/@@TRACE /'
+  echo "@@TRACEEND"
+fi"""
 
 KERNEL_CMDLINE = "console=ttyS0 rdinit=/init panic=-1 loglevel=4 printk.time=1"
 
@@ -349,11 +403,17 @@ def init_script(plan: GuestPlan, module_files: list[str]) -> str:
     if plan.cgroup is not None:
         # A child shell joins the cgroup so that only the workload is charged.
         run = f"sh -c {q(f'echo $$ > {CGROUP_DIR}/cgroup.procs && exec {run}')}"
+    if plan.trace:
+        lines.append(TRACE_SETUP)
     lines += [
         'echo "@@RUN $(cut -d" " -f1 /proc/uptime)"',
         run,
         "rc=$?",
         'echo "@@EXIT $rc"',
+    ]
+    if plan.trace:
+        lines.append(TRACE_DUMP)
+    lines += [
         'if [ "$rc" != 0 ]; then',
         "  dmesg | grep -i -e 'killed process' -e 'out of memory' -e 'page allocation failure'"
         " | tail -n 5 | sed 's/^/@@LOG /'",

@@ -18,6 +18,7 @@ from perfmodel.config import check_consistency, load_profile, load_scenario, res
 from perfmodel.errors import PerfmodelError
 from perfmodel.kernel.era import KernelEra, parse_release
 from perfmodel.lab import console as con
+from perfmodel.lab import trace as tr
 from perfmodel.lab.errors import LabError, LabNotSetUp
 from perfmodel.lab.guest import GuestPlan, init_script, plan_guest, qemu_command
 from perfmodel.lab.initramfs import guest_entries, write_newc
@@ -158,7 +159,12 @@ def _hardware_ref(hardware: str) -> str:
 
 
 def command_line(
-    scenario: str, overrides: list[str], hardware: str, out: str | None, timeout_s: float
+    scenario: str,
+    overrides: list[str],
+    hardware: str,
+    out: str | None,
+    timeout_s: float,
+    trace: bool = False,
 ) -> str:
     cmd = ["perfmodel", "lab", "run", scenario, "--hardware", hardware]
     for o in overrides:
@@ -167,6 +173,8 @@ def command_line(
         cmd += ["--out", out]
     if timeout_s != 900:
         cmd += ["--timeout", f"{timeout_s:g}"]
+    if trace:
+        cmd.append("--trace")
     return shlex.join(cmd)
 
 
@@ -216,7 +224,10 @@ def make_record(
     created: dt.datetime,
     sc_name: str,
 ) -> dict[str, Any]:
-    """A perfmodel-run/1 record (validation/FORMAT.md) from a parsed console."""
+    """A perfmodel-run/1 record (validation/FORMAT.md) from a parsed console.
+
+    With plan.trace, the record also has a `trace` key (perfmodel.lab.trace).
+    """
     snaps = {s.label: s for s in c.snaps if s.label in ("before", "after")}
     passes = [con.snapshot_record(s) for s in c.snaps if s.label == "pass"]
     before = con.snapshot_record(snaps["before"])
@@ -230,7 +241,14 @@ def make_record(
     cgroup = None
     if plan.cgroup is not None:
         cgroup = {k: c.cgroup.get(k, "missing") for k in ("memory.max", "memory.high", "memory.zswap.max")}
-    return {
+    if plan.trace and not c.trace_end and not any(m.startswith("trace:") for m in missing):
+        missing.append("trace: the dump did not end (no @@TRACEEND)")
+    snapshots = {
+        "before": before,
+        "after": con.snapshot_record(snaps["after"]),
+        "passes": passes,
+    }
+    record: dict[str, Any] = {
         "format": "perfmodel-run/1",
         "id": _record_id(sc_name, plan, c.params, created),
         "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -242,15 +260,14 @@ def make_record(
         "memory": {"ram_bytes": (mem_total or 0) * 1024, "cgroup": cgroup},
         "scenario": scenario,
         "hardware": hardware,
-        "snapshots": {
-            "before": before,
-            "after": con.snapshot_record(snaps["after"]),
-            "passes": passes,
-        },
+        "snapshots": snapshots,
         "missing": missing,
         "workload": con.workload_record(c),
         "commands": [command],
     }
+    if plan.trace:
+        record["trace"] = tr.trace_record(c, snapshots)
+    return record
 
 
 def lab_run(
@@ -261,10 +278,12 @@ def lab_run(
     timeout_s: float = 900,
     *,
     accel: str = "auto",
+    trace: bool = False,
 ) -> dict[str, Any]:
     """Run SCENARIO in a QEMU guest and return its perfmodel-run/1 record.
 
     accel: "auto" tries KVM and falls back to TCG; "kvm" or "tcg" force one.
+    trace: ftrace the zswap shrink worker; its summary goes to record["trace"].
     Writes the record as JSON to `out` when given.
     """
     if accel not in ("auto", "kvm", "tcg"):
@@ -276,7 +295,7 @@ def lab_run(
     sc = load_scenario(sc_path, overrides)
     hw = load_profile(hw_path)
     check_consistency(sc, hw, str(sc_path), str(hw_path))
-    plan = plan_guest(sc, hw, str(sc_path))
+    plan = plan_guest(sc, hw, str(sc_path), trace=trace)
 
     tree = find_kernel(plan.series)
     _check_kernel(plan, tree, str(sc_path))
@@ -345,7 +364,7 @@ def lab_run(
         plan,
         sc.model_dump(mode="json", by_alias=True),
         _hardware_ref(hardware),
-        command_line(scenario, overrides, hardware, out, timeout_s),
+        command_line(scenario, overrides, hardware, out, timeout_s, trace),
         host,
         created,
         sc.name,

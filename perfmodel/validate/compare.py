@@ -27,6 +27,7 @@ from perfmodel.validate.record import (
     ACCESS_P99,
     COMPARED_GAUGES,
     DEBUGFS_COUNTERS,
+    SHRINK_WORKER_RUNS,
     VMSTAT_COUNTERS,
     RunRecord,
     load_record,
@@ -186,6 +187,9 @@ def _predicted(name: str, result: Result) -> tuple[float, str] | None:
         return float(sum(result.debugfs[n] for n in parts)), "+".join(f"debugfs.{n}" for n in parts)
     if name == "elapsed_s":
         return float(result.workload["elapsed_s"]), "workload.elapsed_s"
+    if name == SHRINK_WORKER_RUNS:
+        runs = result.cpus.get(SHRINK_WORKER_RUNS)
+        return None if runs is None else (float(runs), f"cpus.{SHRINK_WORKER_RUNS}")
     if name == ACCESS_P99:
         acc = result.latency.get("access", {})
         if "p99_us" not in acc:
@@ -257,7 +261,7 @@ _PASS_METRIC_RE = re.compile(r"^pass\d+_(elapsed_s|throughput_mbps)$")
 def is_metric_name(name: str) -> bool:
     """Whether `name` is a metric `measured` can produce (for checking --max-error)."""
     fixed = {*VMSTAT_COUNTERS, *DEBUGFS_COUNTERS, *COMPARED_GAUGES, "reject_compress",
-             "elapsed_s", ACCESS_P99}
+             "elapsed_s", ACCESS_P99, SHRINK_WORKER_RUNS}
     return name in fixed or bool(_PASS_METRIC_RE.match(name) or _NODE_METRIC_RE.match(name))
 
 

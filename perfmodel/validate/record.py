@@ -53,6 +53,7 @@ DEBUGFS_GAUGES = ("stored_pages", "pool_total_size", "same_filled_pages",
 COMPARED_GAUGES = ("stored_pages", "pool_total_size")
 # The workload's own sampled access latency (all accesses, not only faults).
 ACCESS_P99 = "access_p99_latency_us"
+SHRINK_WORKER_RUNS = "shrink_worker_runs"
 
 
 class _RecordModel(StrictModel):
@@ -156,6 +157,9 @@ class RunRecord(_RecordModel):
     missing: list[str]
     workload: WorkloadReport
     commands: list[str]
+    # Optional: the lab's ftrace summary (`perfmodel lab run --trace`); its count of
+    # shrink-work runs is compared.
+    trace: dict[str, Any] | None = None
 
     # The file the record was read from, for error messages; not part of the format.
     _path: str | None = PrivateAttr(default=None)
@@ -245,7 +249,10 @@ def load_record(path: str | Path) -> RunRecord:
 
 
 def record_to_dict(record: RunRecord) -> dict[str, Any]:
-    return record.model_dump(mode="json", by_alias=True)
+    data = record.model_dump(mode="json", by_alias=True)
+    if data.get("trace") is None:
+        data.pop("trace", None)  # optional: absent rather than null
+    return data
 
 
 def save_record(record: RunRecord, path: str | Path) -> None:
@@ -351,4 +358,9 @@ def measured(record: RunRecord) -> dict[str, float]:
                     f"counter went down during the run ({value:+g} from before)",
                 )
             out[node_key] = value
+
+    # A traced run (perfmodel lab run --trace) also counts the shrink work's executions.
+    runs = ((record.trace or {}).get("shrink_worker") or {}).get("runs")
+    if isinstance(runs, (int, float)):
+        out[SHRINK_WORKER_RUNS] = float(runs)
     return {k: v for k, v in out.items() if math.isfinite(v)}
