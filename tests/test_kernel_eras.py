@@ -38,9 +38,9 @@ from perfmodel.kernel.memcg import Memcg
 from perfmodel.kernel.page_alloc import PageAllocator
 from perfmodel.kernel.pages import DISK, RESIDENT, WRITEBACK, ZEROMAP, ZSWAP, PageTable
 from perfmodel.kernel.reclaim import FREED, SWAP_CLUSTER_MAX
-from perfmodel.kernel.sched import Task
+from perfmodel.kernel.sched import SLICE_S, Task
 from perfmodel.kernel.zpool import make_zpool
-from perfmodel.kernel.zswap import MAX_RECLAIM_RETRIES, Zswap
+from perfmodel.kernel.zswap import MAX_RECLAIM_RETRIES, TICK_S, Zswap
 from perfmodel.machine import Machine
 from perfmodel.results import Result
 
@@ -647,6 +647,123 @@ def test_pending_work_runs_at_cond_resched_when_every_cpu_is_busy() -> None:
         assert rig.z.shrink_worker_runs == 1  # ran once, in one place or the other
         assert (sum(inline) > 0) is busy
         assert runs_while_held == [1 if busy else 0]
+
+
+def _rotating_rig(release: str) -> ZRig:
+    """Every run of the shrink work gives up at once: from 6.12 after 16 referenced
+    entries; before 6.2 zsmalloc cannot evict at all."""
+    rig = ZRig(release, zpool="zsmalloc", totalram=100_000, npages=4096)
+    rig.fill(range(4000), csize=100)
+    rig.z.max_pages = rig.z.accept_pages = 1
+    return rig
+
+
+def _queue_every_10us(rig: ZRig, until: float) -> list[tuple[float, int]]:
+    """A reclaimer holding every CPU that fails a store (queue_work) every 10 us of its
+    CPU time and calls cond_resched() right after; returns (time, runs so far)."""
+    seen: list[tuple[float, int]] = []
+
+    def reclaimer() -> Generator[simpy.Event, Any, None]:
+        reqs = [c.res.request() for c in rig.cpus]
+        for r in reqs:
+            yield r
+        t = 0.0
+        while t < until:
+            rig.z.queue_shrink(t)
+            t += rig.z.cond_resched(rig.cpus[0], t) + 10e-6
+            seen.append((t, rig.z.shrink_worker_runs))
+        for c, r in zip(rig.cpus, reqs, strict=True):
+            c.res.release(r)
+
+    rig.env.process(reclaimer())
+    rig.env.run()
+    return seen
+
+
+def test_kworker_preempts_at_once_under_cfs() -> None:
+    """Before 6.6 (CFS) a kworker that slept is placed half a latency period behind
+    min_vruntime, more than the wakeup granularity: every queue_work() that wakes it
+    preempts the reclaimer at its next cond_resched()."""
+    seen = _queue_every_10us(_rotating_rig("6.1"), 2e-3)
+    assert all(runs == k + 1 for k, (_, runs) in enumerate(seen))
+
+
+def test_kworker_preemption_follows_eevdf_lag() -> None:
+    """6.6+ (EEVDF, RUN_TO_PARITY): a woken kworker preempts only while its lag is positive.
+    With the reclaimer as the only other runnable task, a run of r seconds spends r/2 of
+    lag, so a lag L gives ceil(2L/r) back-to-back runs; the next request waits until the
+    reclaimer's slice is found used up at a tick (TICK_S), having earned half the wait."""
+    rig = _rotating_rig("6.12")
+    z = rig.z
+    r = MAX_RECLAIM_RETRIES * z.lru_walk_s  # 16 rotations per run
+    z._lag = 100e-6
+    seen = _queue_every_10us(rig, 6e-3)
+    chain = math.ceil(2 * 100e-6 / r)
+    before_tick = [runs for t, runs in seen if t < TICK_S]
+    assert max(before_tick) == chain
+    first_after = next(t for t, runs in seen if runs > chain)
+    assert TICK_S <= first_after < TICK_S + 20e-6
+    # The wait earned half of itself back as lag (up to the clamp), and runs chain again.
+    assert seen[-1][1] - chain == len([t for t, _ in seen if t >= first_after])
+
+
+def test_writeback_cost_is_profile_writeback_plus_decompression() -> None:
+    """kernel_costs.zswap_writeback_ns (the folio, the swap cache, freeing the entry, an
+    unplugged bio) plus one decompression; unset, it is a swap-in plus a zswap load."""
+    rig = ZRig("6.12", zpool="zsmalloc")
+    rig.fill(range(2))
+    z = rig.z
+    assert z.writeback_s == pytest.approx(z.swapcache_s + z.load_cost_s)
+    z.zref[:2] = False
+    z.writeback_s = 50e-6
+    ok, cost = z._writeback_one(0, 0, 0.0)
+    assert ok == 1 and cost == pytest.approx(50e-6 + rig.comp.decompress_s[TEXT])
+
+
+def test_each_run_pays_the_kworker_wakeup() -> None:
+    """kernel_costs.kworker_wakeup_ns: waking the kworker and switching to it and back,
+    once per run, on top of the run's LRU walks."""
+    rig = _rotating_rig("6.12")
+    z = rig.z
+    z.wakeup_s = 10e-6
+    z._lag = 1.0
+    z.queue_shrink(0.0)
+    req = [c.res.request() for c in rig.cpus]
+    rig.env.run(until=1e-9)
+    assert all(r.triggered for r in req)
+    cost = z.cond_resched(rig.cpus[0], 0.0)
+    assert cost == pytest.approx(10e-6 + MAX_RECLAIM_RETRIES * z.lru_walk_s)
+
+
+def test_a_batch_of_cpu_time_is_paid_a_slice_at_a_time() -> None:
+    """CPU time owed for work done in one vectorised step is paid one slice at a time,
+    with a waiting task running in between, as the tick shares the CPU."""
+    env = simpy.Environment()
+    cpu = CPU(env, 0, 0)
+    a = Task(env, "a", cpu)
+    b_ran: list[float] = []
+    a_done: list[float] = []
+
+    def task_a() -> Generator[simpy.Event, Any, None]:
+        yield from a.acquire()
+        yield env.timeout(0)  # b queues for the CPU
+        a.pending = 10 * SLICE_S
+        yield from a.maybe_yield_cpu()
+        a.release()
+        a_done.append(env.now)
+
+    def task_b() -> Generator[simpy.Event, Any, None]:
+        req = cpu.res.request()
+        yield req
+        b_ran.append(env.now)
+        yield env.timeout(1e-4)
+        cpu.res.release(req)
+
+    env.process(task_a())
+    env.process(task_b())
+    env.run()
+    assert b_ran == [pytest.approx(SLICE_S)]
+    assert a_done == [pytest.approx(10 * SLICE_S + 1e-4)]
 
 
 # ======================================================================================

@@ -294,6 +294,11 @@ class KernelCostsSpec(StrictModel):
     # One zswap LRU entry looked at by the shrink worker or shrinker without writing it
     # back (a second-chance rotation or a failed writeback).
     zswap_lru_walk_ns: float = Field(default=200.0, gt=0)
+    # One zswap writeback beyond decompression: the swap-cache folio, freeing the entry,
+    # and a write bio submitted without a plug. Unset: swapin_ns + zswap_load_ns.
+    zswap_writeback_ns: float | None = Field(default=None, gt=0)
+    # Waking a kworker and switching to it and back, once per run of a work item.
+    kworker_wakeup_ns: float = Field(default=3000.0, ge=0)
 
 
 class WorkloadCostsSpec(StrictModel):

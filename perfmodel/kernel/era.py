@@ -69,6 +69,13 @@ class KernelEra:
     def store_incompressible_raw(self) -> bool:
         return self.release >= (6, 18)
 
+    # --- scheduler ---
+    @property
+    def eevdf(self) -> bool:
+        """6.6+: EEVDF; a woken task preempts only with positive lag. Before, CFS
+        places a sleeper half a latency period back, so a kworker preempts at once."""
+        return self.release >= (6, 6)
+
     # --- load path ---
     @property
     def exclusive_loads_param(self) -> bool:

@@ -27,6 +27,11 @@ from perfmodel.kernel.zpool import Zpool
 # The scheduler's time slice, sysctl_sched_base_slice (0.75 ms on one CPU): a kworker
 # sharing a busy CPU runs about this long before the other runnable tasks get it back.
 SCHED_SLICE_S = 0.75e-3
+# The scheduler tick (CONFIG_HZ=250 on Debian): a wakeup that does not preempt the
+# running task waits for the tick at which that task's slice is found used up.
+TICK_S = 4e-3
+# EEVDF clamps a task's lag to max(2 * slice, TICK) (update_entity_lag()).
+LAG_LIMIT_S = max(2 * SCHED_SLICE_S, TICK_S)
 MAX_RECLAIM_RETRIES = 16
 SAME_FILLED_HANDLE = -2
 _SHIFT = 32
@@ -54,6 +59,8 @@ class Zswap:
         load_cost_s: float,
         lru_walk_s: float = 2e-7,
         swapcache_s: float = 0.0,
+        writeback_s: float | None = None,
+        wakeup_s: float = 0.0,
     ) -> None:
         self.env = env
         self.enabled = spec.enabled
@@ -71,6 +78,11 @@ class Zswap:
         self.load_cost_s = load_cost_s
         self.lru_walk_s = lru_walk_s
         self.swapcache_s = swapcache_s
+        # Waking the kworker and the two context switches of one run.
+        self.wakeup_s = wakeup_s
+        self._run_overhead = 0.0
+        # Everything of a writeback but the decompression.
+        self.writeback_s = writeback_s if writeback_s is not None else swapcache_s + load_cost_s
         self.max_pages = totalram_pages * spec.max_pool_percent // 100
         self.accept_pages = self.max_pages * spec.accept_threshold_percent // 100
         self.reached_full = False
@@ -121,8 +133,10 @@ class Zswap:
         # busy CPU's cond_resched(); _proc_running: the process holds it.
         self._run: Generator[float, None, None] | None = None
         self._proc_running = False
-        # Sharing a busy CPU: when the kworker may next run at a cond_resched().
+        # Sharing a busy CPU: when the kworker may next run at a cond_resched(), and its
+        # EEVDF lag against the reclaimer it shares the CPU with (virtual seconds).
         self._next_turn = 0.0
+        self._lag = 0.0
         self._rr_node = 0
         self.nr_deferred = [0] * nr_nodes
         self.zs_deferred = 0
@@ -370,7 +384,7 @@ class Zswap:
         if fnid < 0:
             return self._writeback_failed(p)
         # A swap-cache folio (as a swap-in would get), the decompression, the bio.
-        cost = self.swapcache_s + self.load_cost_s + self.comp.decompress(self._content[p], now)
+        cost = self.writeback_s + self.comp.decompress(self._content[p], now)
         cost += self.remote(self._csize[p], task_node, self._znid[p])
         cost += self.remote(self.page_size, task_node, fnid)
         self._free_entry(p)
@@ -461,23 +475,32 @@ class Zswap:
             heapq.heappop(reqs)
         self.shrink_worker_runs += 1
         self._run = self._shrink_rounds(task_node, t)
+        self._run_overhead = self.wakeup_s
 
     def _step_run(self) -> float:
         """One round of the current run; ends the run when it returns."""
         assert self._run is not None
+        cost = self._run_overhead
+        self._run_overhead = 0.0
         try:
-            return next(self._run)
+            return cost + next(self._run)
         except StopIteration:
             self._run = None
-            return 0.0
+            return cost
 
     def cond_resched(self, cpu: CPU, t: float) -> float:
         """A reclaimer's cond_resched() at time t when no CPU is idle.
 
-        A queued shrink work item runs here (wakeup preemption of the reclaimer), for
-        at most one scheduler slice; a run that needs more continues after the
-        reclaimer has had a slice of its own. Requests queued before a run starts
-        merge into it. Returns the seconds the kworker took."""
+        A queued shrink work item runs here when its wakeup preempts the reclaimer.
+        Under EEVDF with two runnable tasks of equal weight that happens when the
+        kworker's lag is positive: it was placed behind the reclaimer and is the only
+        eligible one. Each run spends half its CPU time of lag; waiting while the
+        reclaimer runs earns half the wait back. With no positive lag the kworker
+        waits for the tick at which the reclaimer's slice is used up (RUN_TO_PARITY),
+        so runs come in chains broken by waits of up to a tick, during which failed
+        stores find the work already pending. A run that needs more than one slice
+        continues after the reclaimer has had a slice of its own. Returns the seconds
+        the kworker took."""
         if self._proc_running or t < self._next_turn:
             return 0.0
         if self._run is None:
@@ -487,10 +510,18 @@ class Zswap:
             for c in self.cpus:
                 if not c.res.users:
                     return 0.0  # an idle CPU takes the kworker (_shrink_worker)
+            lag = min(LAG_LIMIT_S, self._lag + (t - reqs[0]) / 2)
+            if lag <= 0.0 and self.era.eevdf:
+                # Eligible once the reclaimer has run -2 * lag more; picked at a tick.
+                ready = reqs[0] - 2 * min(self._lag, 0.0)
+                self._next_turn = max(t + 1e-9, (ready // TICK_S + 1) * TICK_S)
+                return 0.0
+            self._lag = lag
             self._start_run(cpu.node, t)
         cost = 0.0
         while self._run is not None and cost < SCHED_SLICE_S:
             cost += self._step_run()
+        self._lag = max(-LAG_LIMIT_S, self._lag - cost / 2)
         # An unfinished run waits for the reclaimer's next slice.
         self._next_turn = t + cost + (SCHED_SLICE_S if self._run is not None else 0.0)
         cpu.busy_s += cost

@@ -19,15 +19,13 @@ from perfmodel.hw.compressor import CLASS_NAMES
 from perfmodel.kernel.fault import VMA
 from perfmodel.kernel.mempolicy import Mempolicy
 from perfmodel.kernel.pages import RESIDENT, UNTOUCHED, WRITEBACK, ZSWAP
-from perfmodel.kernel.sched import Task
+from perfmodel.kernel.sched import SLICE_S, Task
 from perfmodel.workload.access import Sequential, make_pattern
 from perfmodel.workload.content import fill_content
 
 if TYPE_CHECKING:
     from perfmodel.machine import Machine
 
-# Time slice before a running thread lets waiting tasks onto its CPU.
-SLICE_S = 1e-3
 MIN_CHUNK, MAX_CHUNK = 64, 8192
 
 
