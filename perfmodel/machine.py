@@ -100,6 +100,8 @@ class Machine:
             kc.swapin_ns * 1e-9, kc.zswap_writeback_ns and kc.zswap_writeback_ns * 1e-9,
             kc.kworker_wakeup_ns * 1e-9,
         )
+        self.zswap.io_congested = lambda: swapio.congested
+        self.zswap.wait_for_tag = swapio.wait_for_tag
         page_touch_s = ps / (hw.memory.core_bandwidth_mbps * 1e6)
         self.reclaim = Reclaim(
             env, era, pt, self.lrus, alloc, memcg, self.zswap, self.slots, swapio, counters,

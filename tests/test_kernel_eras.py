@@ -1278,12 +1278,6 @@ def test_reclaim_outstanding_bounded_by_nr_requests_plus_a_batch() -> None:
     assert seen and max(seen) <= 4 + SWAP_CLUSTER_MAX
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Zswap._shrink_worker submits every writeback without waiting for a request tag "
-    "(the kworker sleeps in blk_mq_get_tag() in the kernel): 100 single-page writebacks in "
-    "one run leave dozens of requests outstanding",
-)
 def test_shrink_worker_writeback_bounded_by_nr_requests() -> None:
     """shrink_worker() -> __swap_writepage() (6.11 here): the kworker too waits for a tag."""
     m = machine(*kernel("6.11"), "zswap.accept_threshold_percent=0",
