@@ -110,7 +110,7 @@ class Machine:
         self.fault = FaultHandler(
             env, era, pt, self.lrus, self.reclaim, self.zswap, self.slots, swapio, counters,
             sc.vm.page_cluster, dspec.kind != "hdd", kc.fault_ns * 1e-9, page_touch_s,
-            kc.swapin_ns * 1e-9, kc.swapcache_hit_ns * 1e-9,
+            kc.swapin_ns * 1e-9, kc.swapcache_hit_ns * 1e-9, kc.majfault_ns * 1e-9,
         )
 
         all_cpus = list(range(len(self.cpus)))

@@ -1297,10 +1297,12 @@ def test_shrink_worker_writeback_bounded_by_nr_requests() -> None:
 # ======================================================================================
 
 
-def _swapped_window(*overrides: str, disk: tuple[int, ...] = ()) -> Machine:
+def _swapped_window(
+    *overrides: str, disk: tuple[int, ...] = (), hw: tuple[str, ...] = (),
+) -> Machine:
     """Pages 16..23 swapped out (to zswap, or to disk for those in `disk`), and a VMA
     readahead state that asks for the full 8-page window at 16."""
-    m = machine(*overrides)
+    m = machine(*overrides, hw=hw)
     make_resident(m, range(16, 24))
     for p in range(16, 24):
         if p in disk:
@@ -1333,6 +1335,21 @@ def test_readahead_decompresses_every_zswap_page_in_the_fault() -> None:
     assert t.pending == pytest.approx(m.fault.fault_s + 8 * per_page)
     finish(m.fault.fault(task(m), m.processes[0].vma, 17, False))
     assert (c.pgmajfault, c.swap_ra_hit, c.zswpin) == (1, 1, 8)
+
+
+def test_major_fault_cost_is_charged_once_per_fault() -> None:
+    """do_swap_page() (every release): kernel_costs.majfault_ns is the fault's own work
+    (swap cache miss, readahead window, swap-in charge, refault), once per major fault
+    however many pages the window reads; readahead pages pay only their swap-in."""
+    base = _swapped_window()
+    extra = _swapped_window(hw=("kernel_costs.majfault_ns=40000",))
+    costs = []
+    for m in (base, extra):
+        t = task(m)
+        finish(m.fault.fault(t, m.processes[0].vma, 16, False))
+        costs.append(t.pending)
+        assert m.counters.pgmajfault == 1 and m.counters.zswpin == 8
+    assert costs[1] - costs[0] == pytest.approx(40e-6)
 
 
 def test_readahead_window_mixes_zswap_and_disk() -> None:

@@ -226,6 +226,7 @@ def test_console_snapshot_values() -> None:
     last = con.snapshot_record([s for s in c.snaps if s.label == "pass"][-1])
     assert set(last) == {
         "t_s", "debugfs_zswap", "vmstat", "meminfo", "memory_stat", "numastat", "nr_zspages",
+        "cpu_ticks",
     }
     assert last["debugfs_zswap"]["stored_pages"] > 0
     assert last["debugfs_zswap"]["pool_total_size"] > 0

@@ -62,3 +62,13 @@ run 612-lz4-p20-seq-numa-cpu1  "${N2[@]}" --set $P.cpus=1
 run 612-lz4-p20-seq-numa-bind1 "${N2[@]}" --set $P.cpus=1 --set $P.mempolicy.mode=bind --set $P.mempolicy.nodes=1
 run 612-lz4-p20-seq-numa-cpu0  "${N2[@]}" --set $P.cpus=0
 run 612-lz4-p20-seq-numa-il    "${N2[@]}" --set $P.cpus=0 --set $P.mempolicy.mode=interleave --set $P.mempolicy.nodes=0-1
+# On a quiet host, with the guest's CPU split in every snapshot (cpu_ticks): a fourth
+# reference repeat, repeats of zswap off and of the 50% pool, and page-cluster 0 beside 3.
+run 612-lz4-p20-seq-d
+run 612-off-seq-b          --set zswap.enabled=N
+run 612-lz4-p50-seq-b      --set zswap.max_pool_percent=50
+run 612-lz4-p50-rand-b     --set zswap.max_pool_percent=50 "${RAND[@]}"
+run 612-lz4-p50-seq-pc0    --set zswap.max_pool_percent=50 --set vm.page-cluster=0
+# Traced runs (not in the corpus; see validation/traces/README.md):
+#   perfmodel lab run lab/scenarios/lab-usemem.yaml --hardware lab-qemu --trace \
+#       --out validation/traces/612-lz4-p20-seq-trace-a.json   (and -b)

@@ -127,6 +127,21 @@ static void cat_file(const char *path)
     close(fd);
 }
 
+/* The first line of /proc/stat: the CPU time split (user, system, irq, softirq, ...). */
+static void cpu_times(void)
+{
+    char line[512];
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f || !fgets(line, sizeof(line), f)) {
+        printf("@@MISSING cpu_ticks: /proc/stat: %s\n", strerror(errno));
+        if (f) fclose(f);
+        return;
+    }
+    fclose(f);
+    printf("@@FILE /proc/stat\n%s", line);
+    if (line[strlen(line) - 1] != '\n') putchar('\n');
+}
+
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -200,6 +215,7 @@ static void snapshot(const struct opts *o, const char *label, int pass, double t
     }
     cat_file("/proc/vmstat");
     cat_file("/proc/meminfo");
+    cpu_times();
     n = list_dir("/sys/devices/system/node", "node", names, 256);
     if (n < 0)
         printf("@@MISSING numastat: /sys/devices/system/node: %s\n", strerror(errno));

@@ -297,6 +297,9 @@ class KernelCostsSpec(StrictModel):
     # One zswap writeback beyond decompression: the swap-cache folio, freeing the entry,
     # and a write bio submitted without a plug. Unset: swapin_ns + zswap_load_ns.
     zswap_writeback_ns: float | None = Field(default=None, gt=0)
+    # A major (swap-in) fault's own work under memory pressure beyond fault_ns: swap cache
+    # miss, readahead window, memcg swap-in charge, workingset refault, folio locking.
+    majfault_ns: float = Field(default=0.0, ge=0)
     # Waking a kworker and switching to it and back, once per run of a work item.
     kworker_wakeup_ns: float = Field(default=3000.0, ge=0)
 

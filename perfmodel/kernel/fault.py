@@ -62,6 +62,7 @@ class FaultHandler:
         zero_fill_s: float,
         swapin_s: float = 0.0,
         swapcache_hit_s: float = 0.0,
+        majfault_s: float = 0.0,
     ) -> None:
         self.env = env
         self.era = era
@@ -78,6 +79,8 @@ class FaultHandler:
         self.fault_s = fault_s
         self.zero_fill_s = zero_fill_s
         self.swapin_s = swapin_s
+        # A swap-in fault's own work beyond a first-touch fault, once per major fault.
+        self.majfault_s = majfault_s
         self.swapcache_hit_s = swapcache_hit_s
         # A readahead hit: the minor fault that maps the page from the swap cache.
         self.ra_hit_s = fault_s + swapcache_hit_s
@@ -115,6 +118,7 @@ class FaultHandler:
             return
         if state in _SWAPPED:
             self.c.pgmajfault += 1
+            task.pending += self.majfault_s
             yield from self._swapin(task, vma, page, write)
             while self._state[page] in _SWAPPED:
                 # Reclaimed again while we slept on the read: fault it in again.

@@ -180,6 +180,20 @@ def _pairs(lines: list[str], sep: str | None = None) -> dict[str, int]:
     return out
 
 
+# Fields of /proc/stat's "cpu" line, in USER_HZ ticks (10 ms).
+CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def _cpu_ticks(line: str) -> dict[str, int] | None:
+    parts = line.split()
+    if not parts or parts[0] != "cpu":
+        return None
+    vals = [_int(v) for v in parts[1:1 + len(CPU_FIELDS)]]
+    if any(v is None for v in vals):
+        return None
+    return dict(zip(CPU_FIELDS, vals, strict=False))  # type: ignore[arg-type]
+
+
 def snapshot_record(s: Snap) -> dict[str, Any]:
     """One Snapshot of the perfmodel-run/1 format."""
     debugfs: dict[str, int] = {}
@@ -188,6 +202,7 @@ def snapshot_record(s: Snap) -> dict[str, Any]:
     memory_stat: dict[str, int] | None = None
     numastat: dict[str, dict[str, int]] = {}
     nr_zspages: dict[str, int] | None = None
+    cpu_ticks: dict[str, int] | None = None
     for path, lines in s.files.items():
         if path.startswith("/sys/kernel/debug/zswap/"):
             v = _int(lines[0].strip()) if lines else None
@@ -203,6 +218,8 @@ def snapshot_record(s: Snap) -> dict[str, Any]:
             nr_zspages = _pairs(lines)
         elif path.endswith("/memory.stat"):
             memory_stat = _pairs(lines)
+        elif path == "/proc/stat" and lines:
+            cpu_ticks = _cpu_ticks(lines[0])
     return {
         "t_s": s.t_s if s.label != "before" else 0.0,
         "debugfs_zswap": debugfs,
@@ -211,6 +228,7 @@ def snapshot_record(s: Snap) -> dict[str, Any]:
         "memory_stat": memory_stat,
         "numastat": numastat,
         "nr_zspages": nr_zspages,
+        "cpu_ticks": cpu_ticks,
     }
 
 

@@ -101,6 +101,8 @@ class Snapshot(_RecordModel):
     memory_stat: dict[str, int] | None
     numastat: dict[str, dict[str, int]]
     nr_zspages: dict[str, int] | None
+    # /proc/stat's cpu line in USER_HZ ticks (user, system, irq, softirq, ...); newer runs.
+    cpu_ticks: dict[str, int] | None = None
 
 
 class Snapshots(_RecordModel):
@@ -252,6 +254,10 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
     data = record.model_dump(mode="json", by_alias=True)
     if data.get("trace") is None:
         data.pop("trace", None)  # optional: absent rather than null
+    snaps = data.get("snapshots") or {}
+    for snap in [snaps.get("before"), snaps.get("after"), *(snaps.get("passes") or [])]:
+        if isinstance(snap, dict) and snap.get("cpu_ticks") is None:
+            snap.pop("cpu_ticks", None)  # recorded by newer runs only
     return data
 
 
