@@ -566,8 +566,8 @@ def profile_text(run: GuestRun) -> str:
             costs = _cost_values(lines)
             costs["lz4_compress_ns"] = lz4.compress_ns
             costs["lz4_decompress_ns"] = lz4.decompress_ns
-            lines += majfault_cost_lines(_corpus_records(), costs)
-            lines += trace_cost_lines(_trace_records(), lz4.decompress_ns)
+            lines += majfault_cost_lines(_lab_records("runs"), costs)
+            lines += trace_cost_lines(_lab_records("traces"), lz4.decompress_ns)
     else:
         lines[-1] = "kernel_costs: {}  # defaults: the fault timing was not usable"
     return "\n".join(lines) + "\n"
@@ -583,10 +583,10 @@ def _cost_values(lines: list[str]) -> dict[str, float]:
     return out
 
 
-def _corpus_records() -> list[tuple[str, dict[str, Any]]]:
-    """The lab's measured runs in validation/runs."""
+def _lab_records(subdir: str) -> list[tuple[str, dict[str, Any]]]:
+    """The lab's run records in validation/SUBDIR (runs: the corpus; traces: --trace runs)."""
     out = []
-    for f in sorted((repo_root() / "validation" / "runs").glob("*.json")):
+    for f in sorted((repo_root() / "validation" / subdir).glob("*.json")):
         try:
             out.append((f.name, json.loads(f.read_text())))
         except (OSError, json.JSONDecodeError):
@@ -647,19 +647,6 @@ def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
     ]
 
 
-def _trace_records() -> list[tuple[str, dict[str, Any]]]:
-    """The lab's traced runs (perfmodel lab run --trace), kept in validation/traces."""
-    out = []
-    for f in sorted((repo_root() / "validation" / "traces").glob("*.json")):
-        try:
-            rec = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(rec.get("trace"), dict):
-            out.append((f.name, rec))
-    return out
-
-
 def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],
                      decompress_ns: float) -> list[str]:
     """kernel_costs.zswap_writeback_ns and kworker_wakeup_ns from shrink-worker traces.
@@ -673,7 +660,7 @@ def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],
     wake: list[float] = []
     names: list[str] = []
     for name, rec in records:
-        w = rec["trace"].get("shrink_worker") or {}
+        w = (rec.get("trace") or {}).get("shrink_worker") or {}
         per_page = w.get("long_runs_cpu_us_per_written_back_page")
         parts = [w.get(k) for k in ("queue_to_wakeup_us", "switch_in_to_start_us",
                                      "end_to_switch_out_us")]
