@@ -97,7 +97,8 @@ class Machine:
             env, sc.zswap, era, pt, self.compressor, self.zpool, alloc, memcg, counters,
             self.totalram_pages, ps, topo.n, self.cpus, swapio.write,
             kc.zswap_store_ns * 1e-9, kc.zswap_load_ns * 1e-9, kc.zswap_lru_walk_ns * 1e-9,
-            kc.swapin_ns * 1e-9, kc.zswap_writeback_ns and kc.zswap_writeback_ns * 1e-9,
+            kc.swapin_ns * 1e-9,
+            None if kc.zswap_writeback_ns is None else kc.zswap_writeback_ns * 1e-9,
             kc.kworker_wakeup_ns * 1e-9,
         )
         self.zswap.io_congested = lambda: swapio.congested

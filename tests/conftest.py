@@ -6,10 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from sizes import SMALL
 
 from perfmodel import api
 from perfmodel.results import Result
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -34,3 +37,17 @@ def usemem(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )
     return out
+
+
+@pytest.fixture
+def lab_profile(tmp_path: Path) -> Path:
+    """The laptop profile with one vCPU and the lab's device names."""
+    data = yaml.safe_load((ROOT / "hardware" / "laptop-2vcpu-sata.yaml").read_text())
+    data["name"] = "lab-test"
+    data["cpu"].update(sockets=1, cores_per_socket=1, threads_per_core=1)
+    data["numa"]["nodes"][0]["cpus"] = "0"
+    dev = next(iter(data["swap_devices"].values()))
+    data["swap_devices"] = {"vda": dev, "vda-slow": dev}
+    p = tmp_path / "lab-test.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p

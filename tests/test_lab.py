@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from perfmodel.config import load_profile, load_scenario
 from perfmodel.errors import ConfigError, PerfmodelError
@@ -23,20 +22,6 @@ from perfmodel.lab.run import check_console, command_line, make_record
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "lab" / "scenarios" / "lab-usemem.yaml"
 SAMPLE = ROOT / "tests" / "data" / "lab-console-sample.txt"
-
-
-@pytest.fixture
-def lab_profile(tmp_path: Path) -> Path:
-    """The laptop profile with one vCPU and the lab's device names."""
-    data = yaml.safe_load((ROOT / "hardware" / "laptop-2vcpu-sata.yaml").read_text())
-    data["name"] = "lab-test"
-    data["cpu"].update(sockets=1, cores_per_socket=1, threads_per_core=1)
-    data["numa"]["nodes"][0]["cpus"] = "0"
-    dev = next(iter(data["swap_devices"].values()))
-    data["swap_devices"] = {"vda": dev, "vda-slow": dev}
-    p = tmp_path / "lab-test.yaml"
-    p.write_text(yaml.safe_dump(data))
-    return p
 
 
 def _plan(profile: Path | str, *overrides: str) -> GuestPlan:

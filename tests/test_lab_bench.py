@@ -309,3 +309,28 @@ def test_kbench_compiles(tmp_path: Path) -> None:
     assert "warning" not in res.stderr
     usage = subprocess.run([str(out), "0"], capture_output=True, text=True, check=False)
     assert usage.returncode == 2 and "kbench" in usage.stderr
+
+
+def test_majfault_cost_from_the_guest_system_time() -> None:
+    """perfmodel lab profile derives kernel_costs.majfault_ns from runs that carry
+    /proc/stat: per access pass without readahead, writeback or disk stores, the system
+    time less the per-event costs charged for the counted events, per major fault."""
+    from perfmodel.lab.bench import majfault_cost_lines
+
+    costs = dict(fault_ns=10000, swapin_ns=5000, zswap_load_ns=3000, zswap_store_ns=2000,
+                 reclaim_ns_per_page=1000, swapcache_hit_ns=500, lz4_compress_ns=4000,
+                 lz4_decompress_ns=2000)
+
+    def snap(system_ticks: int, **vm: int) -> dict:
+        return {"vmstat": vm, "cpu_ticks": {"system": system_ticks}}
+
+    # 20000 faults, each one zswap load; 20000 scans and stores. Charged per fault:
+    # 10 + 5 + 5 (load + decompress) + 1 + 6 (store + compress) = 27 us = 0.54 s; the
+    # pass took 0.74 s of system time (74 ticks), so 10 us more per fault.
+    counts = dict(pgmajfault=20000, zswpin=20000, pgscan_kswapd=20000, zswpout=20000)
+    rec = {"snapshots": {"passes": [snap(0), snap(74, **counts)]}}
+    ra = {"snapshots": {"passes": [snap(0), snap(74, **counts, swap_ra=5000)]}}
+    lines = majfault_cost_lines([("r.json", rec), ("ra.json", ra)], costs)
+    assert len(lines) == 1 and lines[0].startswith("  majfault_ns: 10000  #")
+    assert "r.json pass 1" in lines[0] and "ra.json" not in lines[0]
+    assert majfault_cost_lines([("ra.json", ra)], costs) == []

@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from perfmodel.config import load_profile, load_scenario
 from perfmodel.lab import __main__ as lab_main
@@ -310,20 +309,6 @@ def test_console_trace_tags() -> None:
 
 
 # ---- guest /init ----
-
-
-@pytest.fixture
-def lab_profile(tmp_path: Path) -> Path:
-    """The laptop profile with one vCPU and the lab's device names."""
-    data = yaml.safe_load((ROOT / "hardware" / "laptop-2vcpu-sata.yaml").read_text())
-    data["name"] = "lab-test"
-    data["cpu"].update(sockets=1, cores_per_socket=1, threads_per_core=1)
-    data["numa"]["nodes"][0]["cpus"] = "0"
-    dev = next(iter(data["swap_devices"].values()))
-    data["swap_devices"] = {"vda": dev, "vda-slow": dev}
-    p = tmp_path / "lab-test.yaml"
-    p.write_text(yaml.safe_dump(data))
-    return p
 
 
 def _plan(profile: Path, trace: bool) -> GuestPlan:

@@ -22,6 +22,7 @@ from perfmodel.validate.compare import (
     compare,
     expand_paths,
     load_records,
+    lost_time,
     notes,
     parse_bounds,
     predict,
@@ -153,6 +154,26 @@ def test_notes_flag_a_scenario_that_is_not_what_ran() -> None:
     assert any("kernel 6.8.0-49-generic" in n for n in got)
     assert any("zswap.compressor" in n and "zstd" in n for n in got)
     assert any("vm.page-cluster" in n for n in got)
+
+
+def test_notes_say_when_the_guest_lost_wall_time() -> None:
+    """A record whose /proc/stat ticks cover less of the wall time than they should (the
+    vCPU thread was not running on the host) gets a note; lost_time measures the share."""
+    d = raw()
+    snaps = d["snapshots"]
+    passes = snaps["passes"]
+    snaps["before"]["cpu_ticks"] = {"user": 0, "system": 0, "idle": 0}
+    for s in passes:
+        s["cpu_ticks"] = {"user": 0, "system": 0, "idle": 0}
+    wall = passes[-1]["t_s"]
+    passes[-1]["cpu_ticks"] = {"user": 0, "system": round(wall * 100 * 0.8), "idle": 0}
+    rec = parse_record(d, "r.json")
+    assert lost_time(rec) == pytest.approx(0.2, abs=0.01)
+    assert any("accounts for 80%" in n for n in notes(rec))
+    passes[-1]["cpu_ticks"]["system"] = round(wall * 100)
+    assert lost_time(parse_record(d, "r.json")) == pytest.approx(0.0, abs=0.01)
+    assert notes(parse_record(d, "r.json")) == []
+    assert lost_time(load_record(LAB)) is None
 
 
 # --- compare ---------------------------------------------------------------------

@@ -63,6 +63,18 @@ static void print_counts(const long long *delta)
     fflush(stdout);
 }
 
+/* Private anonymous memory in 4 KiB pages (no THP); NULL after an @@ERROR line. */
+static uint8_t *map_pages(size_t len)
+{
+    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        printf("@@ERROR kbench: mmap: %s\n", strerror(errno));
+        return NULL;
+    }
+    madvise(m, len, MADV_NOHUGEPAGE);
+    return m;
+}
+
 /*
  * Pages of one class out with MADV_PAGEOUT and back in by touching them;
  * settle_s seconds in between let asynchronous writes finish.
@@ -73,12 +85,8 @@ static int run(const char *label, int cls, size_t pages, int rounds, unsigned se
     double best_out = 1e30, best_in = 1e30;
     long long before[NCOUNT], after[NCOUNT], delta[NCOUNT] = {0};
     for (int r = 0; r < rounds; r++) {
-        uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            printf("@@ERROR kbench: mmap: %s\n", strerror(errno));
-            return 1;
-        }
-        madvise(m, len, MADV_NOHUGEPAGE);
+        uint8_t *m = map_pages(len);
+        if (!m) return 1;
         for (size_t p = 0; p < pages; p++) fill_page(m + p * PAGE, cls, hash3(7, cls, p));
         vmstat(before);
         double t0 = now_ns();
@@ -152,12 +160,8 @@ static int lru(const char *cg, size_t pages, long cap_mib, int rounds)
     if (put(cg, "cgroup.procs", buf)) return 1;
     size_t len = pages * PAGE;
     for (int r = 0; r < rounds; r++) {
-        uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            printf("@@ERROR kbench: mmap: %s\n", strerror(errno));
-            return 1;
-        }
-        madvise(m, len, MADV_NOHUGEPAGE);
+        uint8_t *m = map_pages(len);
+        if (!m) return 1;
         vmstat(before);
         memstat(cg, &scan0, &steal0);
         double t0 = now_ns();

@@ -540,7 +540,8 @@ def profile_text(run: GuestRun) -> str:
         "# swaps 4 KiB zero and text pages out with MADV_PAGEOUT and back in by touching them "
         "(below). memory.boot_reserved",
         "# from the guest's MemTotal. zswap_writeback_ns and kworker_wakeup_ns: from the "
-        "shrink-worker traces in validation/traces.",
+        "shrink-worker traces in validation/traces;",
+        "# majfault_ns: from the guest's system time in the lab runs of validation/runs.",
     ]
     lines[1:1] = header
     desc = (f"description: measured inside the lab's QEMU {run.accel.upper()} guest "
@@ -562,23 +563,88 @@ def profile_text(run: GuestRun) -> str:
         lines += _kcost_lines(c.kcost, comps, mem, fault_ns, src)
         lz4 = comps.get("lz4", {}).get("text")
         if lz4 is not None:
-            lines += trace_cost_lines(_trace_records(), lz4.decompress_ns)
+            costs = _cost_values(lines)
+            costs["lz4_compress_ns"] = lz4.compress_ns
+            costs["lz4_decompress_ns"] = lz4.decompress_ns
+            lines += majfault_cost_lines(_lab_records("runs"), costs)
+            lines += trace_cost_lines(_lab_records("traces"), lz4.decompress_ns)
     else:
         lines[-1] = "kernel_costs: {}  # defaults: the fault timing was not usable"
     return "\n".join(lines) + "\n"
 
 
-def _trace_records() -> list[tuple[str, dict[str, Any]]]:
-    """The lab's traced runs (perfmodel lab run --trace), kept in validation/traces."""
+def _cost_values(lines: list[str]) -> dict[str, float]:
+    """The numbers of the kernel_costs lines rendered so far ("  name: value  # ...")."""
+    out: dict[str, float] = {}
+    for ln in lines:
+        m = re.match(r"^  ([a-z_]+_ns(?:_per_page)?): ([0-9.]+)", ln)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def _lab_records(subdir: str) -> list[tuple[str, dict[str, Any]]]:
+    """The lab's run records in validation/SUBDIR (runs: the corpus; traces: --trace runs)."""
     out = []
-    for f in sorted((repo_root() / "validation" / "traces").glob("*.json")):
+    for f in sorted((repo_root() / "validation" / subdir).glob("*.json")):
         try:
-            rec = json.loads(f.read_text())
+            out.append((f.name, json.loads(f.read_text())))
         except (OSError, json.JSONDecodeError):
             continue
-        if isinstance(rec.get("trace"), dict):
-            out.append((f.name, rec))
     return out
+
+
+_MAJ_COUNTS = ("pgmajfault", "swap_ra", "swap_ra_hit", "zswpwb", "pswpout", "pswpin", "zswpin",
+               "zswpout", "pgscan_kswapd", "pgscan_direct")
+
+
+def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
+                        costs: dict[str, float]) -> list[str]:
+    """kernel_costs.majfault_ns from the guest's system time in lab runs.
+
+    For every access pass of a run whose snapshots carry /proc/stat (cpu_ticks) and that
+    faults without readahead (swap_ra under 1% of pgmajfault), writes nothing back and
+    sends under 1% of its stores to disk: the pass's system time less what the other
+    per-event costs charge for its counted events (first-touch faults, swap-ins, zswap
+    loads with lz4 decompression, scanned pages, stores with lz4 compression, readahead
+    hits), per major fault. The mean over those passes."""
+    need = ("fault_ns", "swapin_ns", "zswap_load_ns", "zswap_store_ns",
+            "reclaim_ns_per_page", "swapcache_hit_ns", "lz4_compress_ns", "lz4_decompress_ns")
+    if any(k not in costs for k in need):
+        return []
+    c = costs
+    extras: list[float] = []
+    used: list[str] = []
+    for name, rec in records:
+        passes = (rec.get("snapshots") or {}).get("passes") or []
+        for i in range(1, len(passes)):
+            a, b = passes[i - 1], passes[i]
+            if not a.get("cpu_ticks") or not b.get("cpu_ticks"):
+                continue
+            d = {k: b["vmstat"].get(k, 0) - a["vmstat"].get(k, 0) for k in _MAJ_COUNTS}
+            maj = d["pgmajfault"]
+            if (maj < 10000 or d["swap_ra"] > 0.01 * maj or d["zswpwb"]
+                    or d["pswpout"] > 0.01 * max(1, d["zswpout"])):
+                continue
+            system_ns = (b["cpu_ticks"]["system"] - a["cpu_ticks"]["system"]) * 1e7  # USER_HZ
+            charged = (maj * c["fault_ns"]
+                       + (d["zswpin"] + d["pswpin"]) * c["swapin_ns"]
+                       + d["zswpin"] * (c["zswap_load_ns"] + c["lz4_decompress_ns"])
+                       + (d["pgscan_kswapd"] + d["pgscan_direct"]) * c["reclaim_ns_per_page"]
+                       + d["zswpout"] * (c["zswap_store_ns"] + c["lz4_compress_ns"])
+                       + d["swap_ra_hit"] * (c["fault_ns"] + c["swapcache_hit_ns"]))
+            extras.append((system_ns - charged) / maj)
+            used.append(f"{name} pass {i}")
+    if not extras or sum(extras) <= 0:
+        return []
+    mean = sum(extras) / len(extras)
+    each = ", ".join(f"{e / 1e3:.1f}" for e in extras)
+    return [
+        f"  majfault_ns: {round(mean, -2):.0f}  # guest system time (/proc/stat) of access passes "
+        f"without readahead or writeback, less the per-event costs above for the events "
+        f"vmstat counted, per major fault: {each} us in {'; '.join(used)} "
+        f"(validation/runs); mean of {len(extras)}"
+    ]
 
 
 def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],
@@ -594,7 +660,7 @@ def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],
     wake: list[float] = []
     names: list[str] = []
     for name, rec in records:
-        w = rec["trace"].get("shrink_worker") or {}
+        w = (rec.get("trace") or {}).get("shrink_worker") or {}
         per_page = w.get("long_runs_cpu_us_per_written_back_page")
         parts = [w.get(k) for k in ("queue_to_wakeup_us", "switch_in_to_start_us",
                                      "end_to_switch_out_us")]

@@ -161,7 +161,32 @@ def notes(record: RunRecord) -> list[str]:
         got = record.sysctl.get(key, "").strip()
         if got and got != str(v):
             out.append(f"{key}: measured {got}, scenario {v}")
+    lost = lost_time(record)
+    if lost is not None and lost >= LOST_TIME_NOTE:
+        out.append(
+            f"the guest's /proc/stat accounts for {1 - lost:.0%} of the workload's wall time: "
+            f"its vCPU did not run for the rest, so measured times run long"
+        )
     return out
+
+
+# Share of wall time the guest's own CPU accounting may miss before validate says so.
+LOST_TIME_NOTE = 0.05
+
+
+def lost_time(record: RunRecord) -> float | None:
+    """Share of the workload's wall time missing from the guest's /proc/stat ticks
+    (user + system + idle + iowait + ...), from the first to the last pass snapshot:
+    time the vCPU thread was not running on the host. None without cpu_ticks."""
+    snaps = record.snapshots
+    first, last = snaps.before, (snaps.passes[-1] if snaps.passes else None)
+    if last is None or not first.cpu_ticks or not last.cpu_ticks:
+        return None
+    wall = last.t_s - first.t_s
+    if wall <= 0:
+        return None
+    ticks = sum(last.cpu_ticks.values()) - sum(first.cpu_ticks.values())
+    return max(0.0, 1.0 - ticks / 100.0 / wall)
 
 
 _NODE_METRIC_RE = re.compile(r"^(node\d+)\.(\w+)$")
