@@ -63,7 +63,8 @@ class Machine:
         reserved = split_by_weight(sc.memory.reserved // ps, node_mem)
         managed = [max(0, a - r) for a, r in zip(node_pages, reserved, strict=True)]
         self.alloc = alloc = PageAllocator(
-            env, topo, managed, ps, sc.vm.min_free_kbytes, sc.vm.watermark_scale_factor
+            env, topo, managed, ps, sc.vm.min_free_kbytes, sc.vm.watermark_scale_factor,
+            hw.kernel_costs.fresh_frame_ns * 1e-9,
         )
         self.memcg = memcg = Memcg(sc.memory.cgroup, ps)
 

@@ -36,7 +36,15 @@ from perfmodel.kernel.counters import Counters
 from perfmodel.kernel.era import era_for
 from perfmodel.kernel.memcg import Memcg
 from perfmodel.kernel.page_alloc import PageAllocator
-from perfmodel.kernel.pages import DISK, RESIDENT, WRITEBACK, ZEROMAP, ZSWAP, PageTable
+from perfmodel.kernel.pages import (
+    DISK,
+    RESIDENT,
+    UNTOUCHED,
+    WRITEBACK,
+    ZEROMAP,
+    ZSWAP,
+    PageTable,
+)
 from perfmodel.kernel.reclaim import FREED, SWAP_CLUSTER_MAX
 from perfmodel.kernel.sched import SLICE_S, Task
 from perfmodel.kernel.zpool import make_zpool
@@ -1142,6 +1150,44 @@ def test_watermarks_per_node() -> None:
     a = PageAllocator(env, Topology(XEON), [10000, 30000], PAGE, 1024, 100)
     assert [(n.wmark_min, n.wmark_low, n.wmark_high) for n in a.nodes] == [
         (64, 164, 264), (192, 492, 792)]
+
+
+def test_fresh_frames_are_the_low_water_mark_of_free_pages() -> None:
+    """The first use of a frame since boot costs kernel_costs.fresh_frame_ns (the host's
+    fault under a hypervisor). Freed frames are handed out again before untouched ones,
+    so only allocations that take free pages below their lowest count so far pay."""
+    env = simpy.Environment()
+    a = PageAllocator(env, Topology(XEON), [10000, 10000], PAGE, 1024, 10, 5e-6)
+    for _ in range(100):
+        assert a.alloc(0, 0) == 0
+    assert a.fresh_frames == 100
+    assert a.fresh_cost_s() == pytest.approx(100 * 5e-6)
+    assert a.fresh_cost_s() == 0.0  # paid once
+    a.free(0, 60)
+    for _ in range(60):
+        a.alloc(0, 0)
+    assert a.fresh_frames == 100  # the freed frames again
+    assert a.take(1, 7, 1)  # zsmalloc pages on the other node
+    a.alloc(0, 0)
+    assert a.fresh_frames == 108
+    assert a.fresh_cost_s() == pytest.approx(8 * 5e-6)
+
+
+def test_first_touches_pay_for_fresh_frames_once() -> None:
+    """The fill pass's vectorised first touches (do_anonymous_page()) pay fresh_frame_ns
+    per frame never used before; the same pages touched again after a free do not."""
+    m = machine(hw=("kernel_costs.fresh_frame_ns=7000",))
+    t = task(m)
+    vma = m.processes[0].vma
+    pages = np.arange(vma.start, vma.start + 64)
+    assert m.fault.populate(t, vma, pages) == 64
+    base = 64 * (m.fault.fault_s + m.fault.zero_fill_s)
+    assert t.pending == pytest.approx(base + 64 * 7e-6)
+    m.alloc.free(0, 64)  # as if those frames were reclaimed
+    m.pt.state[pages] = UNTOUCHED  # for a second first touch
+    t2 = task(m)
+    assert m.fault.populate(t2, vma, pages) == 64
+    assert t2.pending == pytest.approx(base)
 
 
 def test_kswapd_woken_below_low_reclaims_to_high() -> None:

@@ -274,6 +274,9 @@ def test_kernel_costs_solve_the_kbench_sums(tmp_path: Path) -> None:
     assert kc.fault_ns + kc.swapin_ns + kc.zswap_load_ns + lz4.decompress_ns["text"] == (
         pytest.approx(text["swapin_ns"], abs=2))
     assert kc.fault_ns + kc.swapcache_hit_ns == pytest.approx(disk["swapin_ns"], abs=2)
+    # The first round of first touches, on frames unused since boot, less the best.
+    assert kc.fault_ns + touch + kc.fresh_frame_ns == pytest.approx(
+        c.fault["round_ns"][0], abs=2)
     # A first write under memory.max: fault, clear, and the reclaim it takes.
     per = lru["pages"] * lru["rounds"]
     scan, steal = lru["pgscan"] / per, lru["pgsteal"] / per

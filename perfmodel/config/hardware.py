@@ -302,6 +302,9 @@ class KernelCostsSpec(StrictModel):
     majfault_ns: float = Field(default=0.0, ge=0)
     # Waking a kworker and switching to it and back, once per run of a work item.
     kworker_wakeup_ns: float = Field(default=3000.0, ge=0)
+    # The first use of a page frame since boot, beyond the fault: under a hypervisor the
+    # host's own fault on guest memory it has not backed yet. 0 on bare metal.
+    fresh_frame_ns: float = Field(default=0.0, ge=0)
 
 
 class WorkloadCostsSpec(StrictModel):

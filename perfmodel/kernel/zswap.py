@@ -389,6 +389,7 @@ class Zswap:
             return self._writeback_failed(p)
         # A swap-cache folio (as a swap-in would get), the decompression, the bio.
         cost = self.writeback_s + self.comp.decompress(self._content[p], now)
+        cost += self.alloc.fresh_cost_s()
         cost += self.remote(self._csize[p], task_node, self._znid[p])
         cost += self.remote(self.page_size, task_node, fnid)
         self._free_entry(p)
