@@ -1383,6 +1383,29 @@ def test_readahead_decompresses_every_zswap_page_in_the_fault() -> None:
     assert (c.pgmajfault, c.swap_ra_hit, c.zswpin) == (1, 1, 8)
 
 
+def test_readahead_hit_costs_the_same_on_both_fault_paths() -> None:
+    """do_swap_page() finding the page in the swap cache (every release): a readahead hit
+    is one minor fault, fault_ns + swapcache_hit_ns, whether the workload meets it one
+    page at a time or in a vectorised run of hits (fault_ns was once charged twice there)."""
+    from types import SimpleNamespace
+
+    from perfmodel.workload.process import Thread
+
+    m = _swapped_window()
+    finish(m.fault.fault(task(m), m.processes[0].vma, 16, False))
+    one = task(m)
+    finish(m.fault.fault(one, m.processes[0].vma, 17, False))
+    run = task(m)
+    thread = SimpleNamespace(m=m, task=run, single_node=True, access_s=np.zeros(1),
+                             proc=m.processes[0])
+    faults = m.counters.pgfault
+    Thread._hits(thread, np.arange(18, 24), False)  # type: ignore[arg-type]
+    per_hit = m.fault.fault_s + m.fault.swapcache_hit_s
+    assert one.pending == pytest.approx(per_hit)
+    assert run.pending == pytest.approx(6 * per_hit)
+    assert (m.counters.swap_ra_hit, m.counters.pgfault - faults) == (7, 6)
+
+
 def test_major_fault_cost_is_charged_once_per_fault() -> None:
     """do_swap_page() (every release): kernel_costs.majfault_ns is the fault's own work
     (swap cache miss, readahead window, swap-in charge, refault), once per major fault
