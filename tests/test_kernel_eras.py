@@ -1432,6 +1432,23 @@ def test_readahead_window_mixes_zswap_and_disk() -> None:
     assert m.zswap.nr_disk_swapins == [4]  # what the 6.12 shrinker count subtracts
 
 
+def test_virtual_disk_reads_take_the_vcpu_for_their_steal() -> None:
+    """A virtual disk on a small host (the lab's QEMU): each swap-in read costs the vCPU
+    read_steal_us per request and read_steal_us_per_page per page, time in which the
+    faulting task holds its CPU without doing guest work (so not in busy_s)."""
+    done = []
+    for hw in ((), ("swap_devices.sda.read_steal_us=100",
+                    "swap_devices.sda.read_steal_us_per_page=10")):
+        m = _swapped_window(disk=tuple(range(16, 24)), hw=hw)
+        proc = m.env.process(m.fault.fault(task(m), m.processes[0].vma, 16, False))
+        m.env.run(until=proc)
+        assert (m.counters.pswpin, m.counters.swap_ra) == (8, 7)
+        done.append((m.env.now, m.cpus[0].busy_s))
+    # One plugged request of 8 contiguous slots: 100 + 8 * 10 us.
+    assert done[1][0] - done[0][0] == pytest.approx(180e-6)
+    assert done[1][1] == pytest.approx(done[0][1])
+
+
 def test_page_cluster_zero_reads_one_page() -> None:
     """swap_vma_readahead() (4.16+) with vm.page-cluster=0: 1 << 0 = one page, no
     readahead."""

@@ -300,3 +300,9 @@ class FaultHandler:
                 self.swapio.read_async(s, n)
         if wait is not None:
             yield from task.block(wait)
+        steal = self.swapio.read_steal_s(len(runs), len(pages))
+        if steal:
+            # A virtual disk: the host's work for these reads keeps the vCPU from
+            # running. The fault holds its CPU for it, doing no guest work.
+            yield from task.flush()
+            yield self.env.timeout(steal)

@@ -191,6 +191,11 @@ class SwapIO:
         gen, nid = self.inflight.pop(page)
         self.orphans[(page, gen)] = nid
 
+    def read_steal_s(self, requests: int, pages: int) -> float:
+        """vCPU time the host takes for these reads (a virtual disk; 0 for a real one)."""
+        spec = self.dev.spec
+        return (requests * spec.read_steal_us + pages * spec.read_steal_us_per_page) * 1e-6
+
     def read(self, slot: int, npages: int) -> Generator[simpy.Event, Any, float]:
         self.outstanding += 1
         lat = yield from self.dev.io("read", slot, npages)

@@ -555,6 +555,10 @@ def profile_text(run: GuestRun) -> str:
     if boot:
         i = next(k for k, ln in enumerate(lines) if ln.startswith("  core_bandwidth_mbps:"))
         lines[i + 1:i + 1] = boot
+    steal = read_steal_lines(_lab_records("runs"), g.vcpus)
+    if steal:
+        for i in [k for k, ln in enumerate(lines) if ln.startswith("    write_iops:")][::-1]:
+            lines[i + 1:i + 1] = steal
     fault_line = _fault_line(c.fault, mem, src)
     lines.append("kernel_costs:  # measured in the guest; see each line")
     if fault_line:
@@ -647,6 +651,56 @@ def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
         f"without readahead or writeback, less the per-event costs above for the events "
         f"vmstat counted, per major fault: {each} us in {'; '.join(used)} "
         f"(validation/runs); mean of {len(extras)}"
+    ]
+
+
+def read_steal_lines(records: list[tuple[str, dict[str, Any]]], vcpus: int) -> list[str]:
+    """read_steal_us and read_steal_us_per_page from the vCPU time the guest lost.
+
+    For every access pass of a run whose snapshots carry /proc/stat (cpu_ticks): the
+    wall time its ticks miss (on any vCPU), against its swap-in read requests (pswpin over the mean
+    pages per swap-in fault, (pgmajfault + swap_ra) / pgmajfault) and pages (pswpin),
+    with a share of wall time as a third term for what the host takes regardless. Only
+    runs of a guest with `vcpus` vCPUs (the host's cores are shared differently
+    otherwise). Least squares; nothing with fewer than 4 passes or a negative
+    coefficient."""
+    import numpy as np
+
+    rows: list[tuple[float, float, float]] = []
+    lost: list[float] = []
+    used: set[str] = set()
+    for name, rec in records:
+        if (rec.get("host") or {}).get("vcpus") != vcpus:
+            continue
+        passes = (rec.get("snapshots") or {}).get("passes") or []
+        times = [float(p.get("elapsed_s", 0)) for p in (rec.get("workload") or {}).get(
+            "passes", [])]
+        for i in range(1, min(len(passes), len(times))):
+            a, b = passes[i - 1], passes[i]
+            if not a.get("cpu_ticks") or not b.get("cpu_ticks"):
+                continue
+            d = {k: b["vmstat"].get(k, 0) - a["vmstat"].get(k, 0)
+                 for k in ("pswpin", "pgmajfault", "swap_ra")}
+            if d["pgmajfault"] <= 0:
+                continue
+            ticks = sum(b["cpu_ticks"][k] - a["cpu_ticks"].get(k, 0) for k in b["cpu_ticks"])
+            window = (d["pgmajfault"] + d["swap_ra"]) / d["pgmajfault"]
+            rows.append((d["pswpin"] / window, float(d["pswpin"]), times[i]))
+            lost.append(vcpus * times[i] - ticks / 100.0)  # USER_HZ, summed over vCPUs
+            used.add(name)
+    if len(rows) < 4:
+        return []
+    coef = np.linalg.lstsq(np.array(rows), np.array(lost), rcond=None)[0]
+    per_req, per_page, share = (float(x) for x in coef)
+    if min(per_req, per_page) < 0:
+        return []
+    how = (f"least squares over {len(rows)} access passes of {len(used)} lab runs with "
+           f"cpu_ticks (validation/runs, {vcpus} vCPU): wall time their /proc/stat misses = "
+           f"{per_req * 1e6:.1f} us per swap-in read request + {per_page * 1e6:.1f} us per "
+           f"page + {share * 100:.2f}% of wall time")
+    return [
+        f"    read_steal_us: {per_req * 1e6:.1f}  # {how}",
+        f"    read_steal_us_per_page: {per_page * 1e6:.1f}  # see read_steal_us",
     ]
 
 
