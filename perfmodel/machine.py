@@ -63,7 +63,8 @@ class Machine:
         reserved = split_by_weight(sc.memory.reserved // ps, node_mem)
         managed = [max(0, a - r) for a, r in zip(node_pages, reserved, strict=True)]
         self.alloc = alloc = PageAllocator(
-            env, topo, managed, ps, sc.vm.min_free_kbytes, sc.vm.watermark_scale_factor
+            env, topo, managed, ps, sc.vm.min_free_kbytes, sc.vm.watermark_scale_factor,
+            hw.kernel_costs.fresh_frame_ns * 1e-9,
         )
         self.memcg = memcg = Memcg(sc.memory.cgroup, ps)
 
@@ -101,6 +102,8 @@ class Machine:
             None if kc.zswap_writeback_ns is None else kc.zswap_writeback_ns * 1e-9,
             kc.kworker_wakeup_ns * 1e-9,
         )
+        self.zswap.io_congested = lambda: swapio.congested
+        self.zswap.wait_for_tag = swapio.wait_for_tag
         page_touch_s = ps / (hw.memory.core_bandwidth_mbps * 1e6)
         self.reclaim = Reclaim(
             env, era, pt, self.lrus, alloc, memcg, self.zswap, self.slots, swapio, counters,

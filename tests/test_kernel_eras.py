@@ -36,7 +36,15 @@ from perfmodel.kernel.counters import Counters
 from perfmodel.kernel.era import era_for
 from perfmodel.kernel.memcg import Memcg
 from perfmodel.kernel.page_alloc import PageAllocator
-from perfmodel.kernel.pages import DISK, RESIDENT, WRITEBACK, ZEROMAP, ZSWAP, PageTable
+from perfmodel.kernel.pages import (
+    DISK,
+    RESIDENT,
+    UNTOUCHED,
+    WRITEBACK,
+    ZEROMAP,
+    ZSWAP,
+    PageTable,
+)
 from perfmodel.kernel.reclaim import FREED, SWAP_CLUSTER_MAX
 from perfmodel.kernel.sched import SLICE_S, Task
 from perfmodel.kernel.zpool import make_zpool
@@ -1144,6 +1152,44 @@ def test_watermarks_per_node() -> None:
         (64, 164, 264), (192, 492, 792)]
 
 
+def test_fresh_frames_are_the_low_water_mark_of_free_pages() -> None:
+    """The first use of a frame since boot costs kernel_costs.fresh_frame_ns (the host's
+    fault under a hypervisor). Freed frames are handed out again before untouched ones,
+    so only allocations that take free pages below their lowest count so far pay."""
+    env = simpy.Environment()
+    a = PageAllocator(env, Topology(XEON), [10000, 10000], PAGE, 1024, 10, 5e-6)
+    for _ in range(100):
+        assert a.alloc(0, 0) == 0
+    assert a.fresh_frames == 100
+    assert a.fresh_cost_s() == pytest.approx(100 * 5e-6)
+    assert a.fresh_cost_s() == 0.0  # paid once
+    a.free(0, 60)
+    for _ in range(60):
+        a.alloc(0, 0)
+    assert a.fresh_frames == 100  # the freed frames again
+    assert a.take(1, 7, 1)  # zsmalloc pages on the other node
+    a.alloc(0, 0)
+    assert a.fresh_frames == 108
+    assert a.fresh_cost_s() == pytest.approx(8 * 5e-6)
+
+
+def test_first_touches_pay_for_fresh_frames_once() -> None:
+    """The fill pass's vectorised first touches (do_anonymous_page()) pay fresh_frame_ns
+    per frame never used before; the same pages touched again after a free do not."""
+    m = machine(hw=("kernel_costs.fresh_frame_ns=7000",))
+    t = task(m)
+    vma = m.processes[0].vma
+    pages = np.arange(vma.start, vma.start + 64)
+    assert m.fault.populate(t, vma, pages) == 64
+    base = 64 * (m.fault.fault_s + m.fault.zero_fill_s)
+    assert t.pending == pytest.approx(base + 64 * 7e-6)
+    m.alloc.free(0, 64)  # as if those frames were reclaimed
+    m.pt.state[pages] = UNTOUCHED  # for a second first touch
+    t2 = task(m)
+    assert m.fault.populate(t2, vma, pages) == 64
+    assert t2.pending == pytest.approx(base)
+
+
 def test_kswapd_woken_below_low_reclaims_to_high() -> None:
     """get_page_from_freelist() (every release) fails at the low watermark ->
     wake_all_kswapds(); the page comes from the min reserve; kswapd's balance_pgdat()
@@ -1278,12 +1324,6 @@ def test_reclaim_outstanding_bounded_by_nr_requests_plus_a_batch() -> None:
     assert seen and max(seen) <= 4 + SWAP_CLUSTER_MAX
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Zswap._shrink_worker submits every writeback without waiting for a request tag "
-    "(the kworker sleeps in blk_mq_get_tag() in the kernel): 100 single-page writebacks in "
-    "one run leave dozens of requests outstanding",
-)
 def test_shrink_worker_writeback_bounded_by_nr_requests() -> None:
     """shrink_worker() -> __swap_writepage() (6.11 here): the kworker too waits for a tag."""
     m = machine(*kernel("6.11"), "zswap.accept_threshold_percent=0",
@@ -1343,6 +1383,29 @@ def test_readahead_decompresses_every_zswap_page_in_the_fault() -> None:
     assert (c.pgmajfault, c.swap_ra_hit, c.zswpin) == (1, 1, 8)
 
 
+def test_readahead_hit_costs_the_same_on_both_fault_paths() -> None:
+    """do_swap_page() finding the page in the swap cache (every release): a readahead hit
+    is one minor fault, fault_ns + swapcache_hit_ns, whether the workload meets it one
+    page at a time or in a vectorised run of hits (fault_ns was once charged twice there)."""
+    from types import SimpleNamespace
+
+    from perfmodel.workload.process import Thread
+
+    m = _swapped_window()
+    finish(m.fault.fault(task(m), m.processes[0].vma, 16, False))
+    one = task(m)
+    finish(m.fault.fault(one, m.processes[0].vma, 17, False))
+    run = task(m)
+    thread = SimpleNamespace(m=m, task=run, single_node=True, access_s=np.zeros(1),
+                             proc=m.processes[0])
+    faults = m.counters.pgfault
+    Thread._hits(thread, np.arange(18, 24), False)  # type: ignore[arg-type]
+    per_hit = m.fault.fault_s + m.fault.swapcache_hit_s
+    assert one.pending == pytest.approx(per_hit)
+    assert run.pending == pytest.approx(6 * per_hit)
+    assert (m.counters.swap_ra_hit, m.counters.pgfault - faults) == (7, 6)
+
+
 def test_major_fault_cost_is_charged_once_per_fault() -> None:
     """do_swap_page() (every release): kernel_costs.majfault_ns is the fault's own work
     (swap cache miss, readahead window, swap-in charge, refault), once per major fault
@@ -1367,6 +1430,23 @@ def test_readahead_window_mixes_zswap_and_disk() -> None:
     m.env.run(until=proc)
     assert (c.zswpin, c.pswpin, c.swap_ra, c.pgmajfault) == (4, 4, 7, 1)
     assert m.zswap.nr_disk_swapins == [4]  # what the 6.12 shrinker count subtracts
+
+
+def test_virtual_disk_reads_take_the_vcpu_for_their_steal() -> None:
+    """A virtual disk on a small host (the lab's QEMU): each swap-in read costs the vCPU
+    read_steal_us per request and read_steal_us_per_page per page, time in which the
+    faulting task holds its CPU without doing guest work (so not in busy_s)."""
+    done = []
+    for hw in ((), ("swap_devices.sda.read_steal_us=100",
+                    "swap_devices.sda.read_steal_us_per_page=10")):
+        m = _swapped_window(disk=tuple(range(16, 24)), hw=hw)
+        proc = m.env.process(m.fault.fault(task(m), m.processes[0].vma, 16, False))
+        m.env.run(until=proc)
+        assert (m.counters.pswpin, m.counters.swap_ra) == (8, 7)
+        done.append((m.env.now, m.cpus[0].busy_s))
+    # One plugged request of 8 contiguous slots: 100 + 8 * 10 us.
+    assert done[1][0] - done[0][0] == pytest.approx(180e-6)
+    assert done[1][1] == pytest.approx(done[0][1])
 
 
 def test_page_cluster_zero_reads_one_page() -> None:

@@ -274,6 +274,9 @@ def test_kernel_costs_solve_the_kbench_sums(tmp_path: Path) -> None:
     assert kc.fault_ns + kc.swapin_ns + kc.zswap_load_ns + lz4.decompress_ns["text"] == (
         pytest.approx(text["swapin_ns"], abs=2))
     assert kc.fault_ns + kc.swapcache_hit_ns == pytest.approx(disk["swapin_ns"], abs=2)
+    # The first round of first touches, on frames unused since boot, less the best.
+    assert kc.fault_ns + touch + kc.fresh_frame_ns == pytest.approx(
+        c.fault["round_ns"][0], abs=2)
     # A first write under memory.max: fault, clear, and the reclaim it takes.
     per = lru["pages"] * lru["rounds"]
     scan, steal = lru["pgscan"] / per, lru["pgsteal"] / per
@@ -309,6 +312,41 @@ def test_kbench_compiles(tmp_path: Path) -> None:
     assert "warning" not in res.stderr
     usage = subprocess.run([str(out), "0"], capture_output=True, text=True, check=False)
     assert usage.returncode == 2 and "kbench" in usage.stderr
+
+
+def test_read_steal_from_the_wall_time_the_guest_lost() -> None:
+    """perfmodel lab profile derives a virtual disk's read_steal_us (per swap-in read
+    request) and read_steal_us_per_page from the wall time that the guest's /proc/stat
+    ticks miss in the access passes of runs with the guest's vCPU count."""
+    from perfmodel.lab.bench import read_steal_lines
+
+    def rec(vcpus: int, passes: list[tuple[int, int, int, float]]) -> dict:
+        # passes: (pgmajfault, swap_ra, pswpin, elapsed); lost = 40 us per request +
+        # 5 us per page + 1% of the wall time.
+        snaps = [{"vmstat": {}, "cpu_ticks": {"user": 0.0}}]
+        times = [{"elapsed_s": 10.0}]
+        ticks = 0.0
+        for maj, ra, pin, el in passes:
+            req = pin / ((maj + ra) / maj)
+            lost = 40e-6 * req + 5e-6 * pin + 0.01 * el
+            ticks += (el - lost) * 100
+            snaps.append({"vmstat": {"pgmajfault": maj, "swap_ra": ra, "pswpin": pin},
+                          "cpu_ticks": {"user": ticks}})
+            times.append({"elapsed_s": el})
+        # Counters are cumulative in the snapshots.
+        for i in range(2, len(snaps)):
+            for k in ("pgmajfault", "swap_ra", "pswpin"):
+                snaps[i]["vmstat"][k] += snaps[i - 1]["vmstat"][k]
+        return {"host": {"vcpus": vcpus}, "snapshots": {"passes": snaps},
+                "workload": {"passes": times}}
+
+    one = rec(1, [(20000, 140000, 160000, 14.0), (18000, 0, 18000, 18.0),
+                  (22000, 150000, 18000, 13.0), (16000, 0, 16000, 16.0)])
+    two = rec(2, [(20000, 0, 20000, 20.0)] * 4)
+    lines = read_steal_lines([("a.json", one), ("b.json", two)], 1)
+    assert lines[0].startswith("    read_steal_us: 40.0  #") and "4 access passes" in lines[0]
+    assert lines[1].startswith("    read_steal_us_per_page: 5.0  #")
+    assert read_steal_lines([("b.json", two)], 1) == []
 
 
 def test_majfault_cost_from_the_guest_system_time() -> None:

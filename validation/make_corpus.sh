@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 PM=${PM:-.venv/bin/perfmodel}
 S=lab/scenarios/lab-usemem.yaml
-OUT=validation/runs
+OUT=${OUT:-validation/runs}
 mkdir -p "$OUT"
 
 run() {  # run NAME [--hardware H] [--set K=V]...

@@ -185,7 +185,7 @@ static void at_depth(int fd, int write, int q, int ms, off_t lo, off_t hi, doubl
 static int faults(long mib)
 {
     size_t len = (size_t)mib << 20, pages = len / BLK;
-    double best = 1e18, clear = 1e18;
+    double best = 1e18, clear = 1e18, round_ns[3];
     for (int r = 0; r < 3; r++) {
         uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) die("mmap");
@@ -193,6 +193,7 @@ static int faults(long mib)
         double t0 = now_ns();
         for (size_t p = 0; p < pages; p++) m[p * BLK] = 1;
         double t = now_ns() - t0;
+        round_ns[r] = t / pages;
         if (t < best) best = t;
         t0 = now_ns();
         for (size_t p = 0; p < pages; p++) memset(m + p * BLK, 0, BLK);
@@ -200,8 +201,9 @@ static int faults(long mib)
         if (t < clear) clear = t;
         munmap(m, len);
     }
-    printf("@@FAULT {\"pages\":%zu,\"first_touch_ns\":%.1f,\"memset_ns\":%.1f}\n", pages,
-           best / pages, clear / pages);
+    printf("@@FAULT {\"pages\":%zu,\"first_touch_ns\":%.1f,\"memset_ns\":%.1f,"
+           "\"round_ns\":[%.1f,%.1f,%.1f]}\n", pages, best / pages, clear / pages,
+           round_ns[0], round_ns[1], round_ns[2]);
     return 0;
 }
 

@@ -210,6 +210,11 @@ class SwapDeviceSpec(StrictModel):
     # back reclaim when swap writes back up. Default 256 = 2 * BLKDEV_DEFAULT_RQ, what
     # blk_mq_init_sched() gives a queue with an I/O scheduler and >= 128 tags.
     nr_requests: int = Field(default=256, ge=1, le=65536)
+    # A virtual disk on a host with few cores: host CPU that each read request (and each
+    # page of it) takes from the guest's vCPU, seen as time missing from the guest's
+    # /proc/stat. 0 for a physical device.
+    read_steal_us: float = Field(default=0.0, ge=0)
+    read_steal_us_per_page: float = Field(default=0.0, ge=0)
     hdd: HddSpec | None = None
 
     @model_validator(mode="before")
@@ -302,6 +307,9 @@ class KernelCostsSpec(StrictModel):
     majfault_ns: float = Field(default=0.0, ge=0)
     # Waking a kworker and switching to it and back, once per run of a work item.
     kworker_wakeup_ns: float = Field(default=3000.0, ge=0)
+    # The first use of a page frame since boot, beyond the fault: under a hypervisor the
+    # host's own fault on guest memory it has not backed yet. 0 on bare metal.
+    fresh_frame_ns: float = Field(default=0.0, ge=0)
 
 
 class WorkloadCostsSpec(StrictModel):

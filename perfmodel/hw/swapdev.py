@@ -243,8 +243,13 @@ class SwapDevice:
             n += len(self._sorted) + len(self._fifo)
         return n
 
-    def io(self, op: str, slot: int, npages: int = 1) -> Generator[simpy.Event, Any, float]:
-        """Queue for, hold and release the device; return wait + service in seconds."""
+    def io(
+        self, op: str, slot: int, npages: int = 1, dispatch: Callable[[], int] | None = None,
+    ) -> Generator[simpy.Event, Any, float]:
+        """Queue for, hold and release the device; return wait + service in seconds.
+
+        dispatch: called as the request leaves the queue for the device; returns its
+        final page count (a queued write may have grown by back merges)."""
         if op == "read":
             is_read = True
             gap = self._read_gap
@@ -258,7 +263,7 @@ class SwapDevice:
                 f"{self.name}: request slot {slot} + {npages} pages is outside 0..{self.nslots}"
             )
         if self.is_hdd:
-            return (yield from self._hdd_io(is_read, slot, npages, gap))
+            return (yield from self._hdd_io(is_read, slot, npages, gap, dispatch))
         env = self.env
         arrival = env.now
 
@@ -283,6 +288,8 @@ class SwapDevice:
             self._chan_wait.append(ev)
             yield ev
 
+        if dispatch is not None:
+            npages = dispatch()
         start = env.now
         self._nserv = k = self._nserv + 1
         if is_read:
@@ -311,7 +318,8 @@ class SwapDevice:
         return env.now - arrival
 
     def _hdd_io(
-        self, is_read: bool, slot: int, npages: int, gap: float
+        self, is_read: bool, slot: int, npages: int, gap: float,
+        dispatch: Callable[[], int] | None = None,
     ) -> Generator[simpy.Event, Any, float]:
         env = self.env
         arrival = env.now
@@ -333,6 +341,8 @@ class SwapDevice:
         else:
             self._head_busy = True
 
+        if dispatch is not None:
+            npages = dispatch()
         start = env.now
         self._nserv = 1
         # Computed at service start: the head position is the previous request's end.

@@ -101,7 +101,7 @@ class FaultHandler:
         if state == UNTOUCHED:
             pref, allowed, il = vma.policy.target(task.node, page - vma.start)
             nid = yield from self.reclaim.alloc_page(task, pref, allowed, il)
-            task.pending += self.zero_fill_s
+            task.pending += self.zero_fill_s + self.reclaim.alloc.fresh_cost_s()
             self._map_new(page, nid, dirty=True)
             return
         if state == WRITEBACK:
@@ -152,6 +152,7 @@ class FaultHandler:
             return 0
         run = pages[:n]
         nd.free -= n
+        alloc.note_taken(nd)
         if nd.free <= nd.wmark_low:
             alloc.wake_kswapd(nid)
         memcg.pages += n
@@ -164,7 +165,7 @@ class FaultHandler:
         pt.backing[run] = NO_BACKING
         self.lrus[nid].add_inactive_batch(run)
         self.c.pgfault += n
-        task.pending += n * (self.fault_s + self.zero_fill_s)
+        task.pending += n * (self.fault_s + self.zero_fill_s) + alloc.fresh_cost_s()
         return int(n)
 
     def _map_new(self, page: int, nid: int, dirty: bool) -> None:
@@ -238,6 +239,7 @@ class FaultHandler:
             self._ref[p] = False
             self._ra[p] = True
             self.c.swap_ra += 1
+        task.pending += alloc.fresh_cost_s()
         if disk:
             yield from self._read_disk(task, page, disk)
         if write or self.slots.vm_swap_full():
@@ -298,3 +300,9 @@ class FaultHandler:
                 self.swapio.read_async(s, n)
         if wait is not None:
             yield from task.block(wait)
+        steal = self.swapio.read_steal_s(len(runs), len(pages))
+        if steal:
+            # A virtual disk: the host's work for these reads keeps the vCPU from
+            # running. The fault holds its CPU for it, doing no guest work.
+            yield from task.flush()
+            yield self.env.timeout(steal)

@@ -16,12 +16,15 @@ def default_min_free_kbytes(lowmem_kbytes: int) -> int:
 
 
 class NodeMem:
-    __slots__ = ("id", "managed", "free", "wmark_min", "wmark_low", "wmark_high", "kswapd_wake")
+    __slots__ = ("id", "managed", "free", "low_free", "wmark_min", "wmark_low", "wmark_high",
+                 "kswapd_wake")
 
     def __init__(self, nid: int, managed: int) -> None:
         self.id = nid
         self.managed = managed
         self.free = managed
+        # The fewest pages free so far: frames below it were never handed out since boot.
+        self.low_free = managed
         self.wmark_min = 0
         self.wmark_low = 0
         self.wmark_high = 0
@@ -47,6 +50,7 @@ class PageAllocator:
         page_size: int,
         min_free_kbytes: int | None,
         watermark_scale_factor: int,
+        fresh_frame_s: float = 0.0,
     ) -> None:
         self.env = env
         self.topo = topo
@@ -68,6 +72,27 @@ class PageAllocator:
         self._bound: dict[tuple[int, tuple[int, ...]], list[int]] = {}
         # Fired when pages under writeback complete, for throttled reclaimers.
         self.freed_event = env.event()
+        # First use of a frame since boot (under a hypervisor, the host's own fault on
+        # guest memory it has not backed yet). The buddy allocator hands recently freed,
+        # cache-hot pages out first, so the frames used so far are the low-water mark.
+        self.fresh_frame_s = fresh_frame_s
+        self.fresh_frames = 0
+        self._fresh_paid = 0
+
+    def note_taken(self, nd: NodeMem) -> None:
+        """After nd.free went down: count the frames used for the first time."""
+        if nd.free < nd.low_free:
+            self.fresh_frames += nd.low_free - nd.free
+            nd.low_free = nd.free
+
+    def fresh_cost_s(self) -> float:
+        """CPU seconds for the first-time frames taken since the last call; the caller
+        (whoever allocated them) pays."""
+        n = self.fresh_frames - self._fresh_paid
+        if not n:
+            return 0.0
+        self._fresh_paid = self.fresh_frames
+        return n * self.fresh_frame_s
 
     def wake_kswapd(self, nid: int) -> None:
         """wakeup_kswapd(): a balanced node (free above high) is left asleep."""
@@ -116,6 +141,8 @@ class PageAllocator:
             nd = nodes[nid]
             if nd.free > nd.wmark_low:
                 nd.free -= 1
+                if nd.free < nd.low_free:
+                    self.note_taken(nd)
                 self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
         # The slow path wakes every kswapd and retries at min (or with no watermark).
@@ -125,6 +152,7 @@ class PageAllocator:
             nd = nodes[nid]
             if nd.free > (0 if memalloc else nd.wmark_min):
                 nd.free -= 1
+                self.note_taken(nd)
                 self.stat.account(preferred, nid, cpu_node, interleave)
                 return nid
         return -1
@@ -153,6 +181,7 @@ class PageAllocator:
         if nd.free < n:
             return False
         nd.free -= n
+        self.note_taken(nd)
         pref = nid if preferred is None else preferred
         if nd.free < nd.wmark_low:
             # The last pages failed the fast path: the slow path wakes every kswapd.

@@ -190,6 +190,8 @@ class Reclaim:
             # shrink_slab(): the zswap shrinker (NUMA aware) and zsmalloc's compaction.
             cost += self.zswap.shrinker_scan(nid, cpu.node, now + cost)
             cost += self.zswap.zs_shrinker(self.zero_check_s)
+        # zsmalloc pages taken by the stores above.
+        cost += self.alloc.fresh_cost_s()
         return reclaimed, scanned, cost
 
     def _reclaim_batched(self, task: Task, nid: int, nr: int) -> Generator[simpy.Event, Any, int]:

@@ -56,6 +56,9 @@ class SwapIO:
         self.slots = slots
         self.busy: dict[int, int] = {}
         self.deferred_free: set[int] = set()
+        # Writes queued but not yet in service, by the slot just past their end: the
+        # I/O scheduler back-merges a new write that starts there (elv_merge()).
+        self._mergeable: dict[int, list[tuple[int, int, int]]] = {}
         # Block-layer requests outstanding, reads and writes alike (one tag space).
         self.nr_requests = dev.spec.nr_requests
         self.outstanding = 0
@@ -85,7 +88,8 @@ class SwapIO:
 
         Sorted by slot and merged into contiguous runs of at most max_pages, as a blk
         plug flushing into the queue would (blk_attempt_plug_merge, bounded by
-        max_sectors_kb).
+        max_sectors_kb); a run that starts right after a write still waiting in the
+        queue is merged into it instead (the scheduler's back merge).
         """
         if not pages:
             return
@@ -95,6 +99,7 @@ class SwapIO:
         run: list[tuple[int, int, int]] = []
         prev = -2
         cap = self.max_pages
+        merge = self._mergeable
         for i in order:
             p = pages[i]
             s = slot[p]
@@ -104,6 +109,12 @@ class SwapIO:
             self._gen += 1
             self.inflight[p] = (self._gen, nodes[i])
             self.busy[s] = self.busy.get(s, 0) + 1
+            if not run and s in merge and len(merge[s]) < cap:
+                queued = merge.pop(s)
+                queued.append((p, self._gen, nodes[i]))
+                merge[s + 1] = queued
+                prev = -2
+                continue
             run.append((p, self._gen, nodes[i]))
             prev = s
         if run:
@@ -112,13 +123,21 @@ class SwapIO:
     def _submit(self, first: int, run: list[tuple[int, int, int]]) -> None:
         """One merged write request: it holds a tag from now until it completes."""
         self.outstanding += 1
+        self._mergeable[first + len(run)] = run
         self.env.process(self._write_run(first, run))
 
     def _write_run(
         self, first: int, run: list[tuple[int, int, int]]
     ) -> Generator[simpy.Event, Any, None]:
         # first is taken at submission: a fault may free the slot before the process starts.
-        lat = yield from self.dev.io("write", first, len(run))
+        def dispatch() -> int:
+            # Leaving the scheduler's queue: no more merges into this request.
+            end = first + len(run)
+            if self._mergeable.get(end) is run:
+                del self._mergeable[end]
+            return len(run)
+
+        lat = yield from self.dev.io("write", first, len(run), dispatch)
         self.write_latencies.append(lat)
         self._put_request()
         state = self._state
@@ -171,6 +190,11 @@ class SwapIO:
         """The owner exited while the write was in flight."""
         gen, nid = self.inflight.pop(page)
         self.orphans[(page, gen)] = nid
+
+    def read_steal_s(self, requests: int, pages: int) -> float:
+        """vCPU time the host takes for these reads (a virtual disk; 0 for a real one)."""
+        spec = self.dev.spec
+        return (requests * spec.read_steal_us + pages * spec.read_steal_us_per_page) * 1e-6
 
     def read(self, slot: int, npages: int) -> Generator[simpy.Event, Any, float]:
         self.outstanding += 1

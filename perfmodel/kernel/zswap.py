@@ -126,6 +126,10 @@ class Zswap:
         self._csize = memoryview(pt.csize)
         self._node = memoryview(pt.node)
         self._shrink_wake: simpy.Event = env.event()
+        # Set by the machine: whether the swap device's queue holds nr_requests, and an
+        # event for a request completing (the kworker's bios sleep in blk_mq_get_tag()).
+        self.io_congested: Callable[[], bool] = lambda: False
+        self.wait_for_tag: Callable[[], simpy.Event] | None = None
         # Times at which queue_work(shrink_wq) was called; see _shrink_worker.
         self._shrink_requests: list[float] = []
         self.shrink_worker_runs = 0
@@ -385,6 +389,7 @@ class Zswap:
             return self._writeback_failed(p)
         # A swap-cache folio (as a swap-in would get), the decompression, the bio.
         cost = self.writeback_s + self.comp.decompress(self._content[p], now)
+        cost += self.alloc.fresh_cost_s()
         cost += self.remote(self._csize[p], task_node, self._znid[p])
         cost += self.remote(self.page_size, task_node, fnid)
         self._free_entry(p)
@@ -451,13 +456,22 @@ class Zswap:
             ran = 0.0
             while self._run is not None:
                 cost += self._step_run()
-                if cost > 1e-4:
+                congested = self.wait_for_tag is not None and self.io_congested()
+                if cost > 1e-4 or congested:
                     # cond_resched() in the worker: let stores and writes move on.
                     cpu.busy_s += cost
                     ran += cost
                     yield env.timeout(cost)
                     cost = 0.0
-                    if ran >= SCHED_SLICE_S and cpu.res.queue:
+                    if congested and self.wait_for_tag is not None:
+                        # __swap_writepage(): the bio waits for a request tag, asleep.
+                        cpu.res.release(req)
+                        while self.io_congested():
+                            yield self.wait_for_tag()
+                        req = cpu.res.request()
+                        yield req
+                        ran = 0.0
+                    elif ran >= SCHED_SLICE_S and cpu.res.queue:
                         # End of the kworker's slice: the other runnable tasks go first.
                         cpu.res.release(req)
                         req = cpu.res.request()
@@ -521,6 +535,11 @@ class Zswap:
         cost = 0.0
         while self._run is not None and cost < SCHED_SLICE_S:
             cost += self._step_run()
+            if self.wait_for_tag is not None and self.io_congested():
+                # The kworker sleeps for a request tag and ends the run in its own process.
+                if not self._shrink_wake.triggered:
+                    self._shrink_wake.succeed()
+                break
         self._lag = max(-LAG_LIMIT_S, self._lag - cost / 2)
         # An unfinished run waits for the reclaimer's next slice.
         self._next_turn = t + cost + (SCHED_SLICE_S if self._run is not None else 0.0)

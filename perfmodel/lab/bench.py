@@ -535,7 +535,7 @@ def profile_text(run: GuestRun) -> str:
         f"# reads of written ones). IOPS: {'/'.join(map(str, p.qds))} threads of random 4 KiB "
         f"requests for {p.qd_ms} ms each. kind {DEVICE_KIND}: a virtio-blk",
         "# disk has a deep blk-mq queue, not SATA's 32 NCQ tags.",
-        "# kernel_costs: fault_ns from a first-touch timing; reclaim, swap-in and zswap "
+        "# kernel_costs: fault_ns and fresh_frame_ns from first-touch timings; reclaim, swap-in and zswap "
         "bookkeeping from kbench, which",
         "# swaps 4 KiB zero and text pages out with MADV_PAGEOUT and back in by touching them "
         "(below). memory.boot_reserved",
@@ -555,10 +555,17 @@ def profile_text(run: GuestRun) -> str:
     if boot:
         i = next(k for k, ln in enumerate(lines) if ln.startswith("  core_bandwidth_mbps:"))
         lines[i + 1:i + 1] = boot
+    steal = read_steal_lines(_lab_records("runs"), g.vcpus)
+    if steal:
+        for i in [k for k, ln in enumerate(lines) if ln.startswith("    write_iops:")][::-1]:
+            lines[i + 1:i + 1] = steal
     fault_line = _fault_line(c.fault, mem, src)
     lines.append("kernel_costs:  # measured in the guest; see each line")
     if fault_line:
         lines.append(fault_line)
+        fresh = _fresh_frame_line(c.fault, src)
+        if fresh:
+            lines.append(fresh)
         fault_ns = float(fault_line.split(":")[1].split("#")[0])
         lines += _kcost_lines(c.kcost, comps, mem, fault_ns, src)
         lz4 = comps.get("lz4", {}).get("text")
@@ -644,6 +651,56 @@ def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
         f"without readahead or writeback, less the per-event costs above for the events "
         f"vmstat counted, per major fault: {each} us in {'; '.join(used)} "
         f"(validation/runs); mean of {len(extras)}"
+    ]
+
+
+def read_steal_lines(records: list[tuple[str, dict[str, Any]]], vcpus: int) -> list[str]:
+    """read_steal_us and read_steal_us_per_page from the vCPU time the guest lost.
+
+    For every access pass of a run whose snapshots carry /proc/stat (cpu_ticks): the
+    wall time its ticks miss (on any vCPU), against its swap-in read requests (pswpin over the mean
+    pages per swap-in fault, (pgmajfault + swap_ra) / pgmajfault) and pages (pswpin),
+    with a share of wall time as a third term for what the host takes regardless. Only
+    runs of a guest with `vcpus` vCPUs (the host's cores are shared differently
+    otherwise). Least squares; nothing with fewer than 4 passes or a negative
+    coefficient."""
+    import numpy as np
+
+    rows: list[tuple[float, float, float]] = []
+    lost: list[float] = []
+    used: set[str] = set()
+    for name, rec in records:
+        if (rec.get("host") or {}).get("vcpus") != vcpus:
+            continue
+        passes = (rec.get("snapshots") or {}).get("passes") or []
+        times = [float(p.get("elapsed_s", 0)) for p in (rec.get("workload") or {}).get(
+            "passes", [])]
+        for i in range(1, min(len(passes), len(times))):
+            a, b = passes[i - 1], passes[i]
+            if not a.get("cpu_ticks") or not b.get("cpu_ticks"):
+                continue
+            d = {k: b["vmstat"].get(k, 0) - a["vmstat"].get(k, 0)
+                 for k in ("pswpin", "pgmajfault", "swap_ra")}
+            if d["pgmajfault"] <= 0:
+                continue
+            ticks = sum(b["cpu_ticks"][k] - a["cpu_ticks"].get(k, 0) for k in b["cpu_ticks"])
+            window = (d["pgmajfault"] + d["swap_ra"]) / d["pgmajfault"]
+            rows.append((d["pswpin"] / window, float(d["pswpin"]), times[i]))
+            lost.append(vcpus * times[i] - ticks / 100.0)  # USER_HZ, summed over vCPUs
+            used.add(name)
+    if len(rows) < 4:
+        return []
+    coef = np.linalg.lstsq(np.array(rows), np.array(lost), rcond=None)[0]
+    per_req, per_page, share = (float(x) for x in coef)
+    if min(per_req, per_page) < 0:
+        return []
+    how = (f"least squares over {len(rows)} access passes of {len(used)} lab runs with "
+           f"cpu_ticks (validation/runs, {vcpus} vCPU): wall time their /proc/stat misses = "
+           f"{per_req * 1e6:.1f} us per swap-in read request + {per_page * 1e6:.1f} us per "
+           f"page + {share * 100:.2f}% of wall time")
+    return [
+        f"    read_steal_us: {per_req * 1e6:.1f}  # {how}",
+        f"    read_steal_us_per_page: {per_page * 1e6:.1f}  # see read_steal_us",
     ]
 
 
@@ -826,6 +883,26 @@ def _span(phases: dict[str, float], a: str, b: str) -> float | None:
     if a in phases and b in phases:
         return phases[b] - phases[a]
     return None
+
+
+def _fresh_frame_line(fault: dict[str, Any] | None, src: str) -> str | None:
+    """kernel_costs.fresh_frame_ns: iobench's first round of first touches less its best.
+
+    The first round takes frames the guest has not used since boot; QEMU backs guest
+    RAM lazily, so each costs the host a fault of its own. Later rounds get the frames
+    the previous round freed. None without per-round times or without a difference."""
+    rounds = (fault or {}).get("round_ns")
+    if not isinstance(rounds, list) or len(rounds) < 2:
+        return None
+    first, best = float(rounds[0]), min(float(r) for r in rounds[1:])
+    if first <= best:
+        return None
+    return (
+        f"  fresh_frame_ns: {round(first - best)}  # iobench --faults: the first round's first "
+        f"touches took {first:.0f} ns per page against {best:.0f} ns in the best later round, "
+        f"which reuses the frames the first freed: the host's fault on guest memory never "
+        f"touched since boot {src}"
+    )
 
 
 def _fault_line(fault: dict[str, Any] | None, mem: dict[str, float], src: str) -> str | None:

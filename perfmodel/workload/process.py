@@ -312,9 +312,8 @@ class Thread:
             k = len(hit)
             m.counters.swap_ra_hit += k
             m.counters.pgfault += k
-            # Each is a minor fault that maps the swap-cache page.
+            # Each is a minor fault that maps the swap-cache page (ra_hit_s includes fault_s).
             task.pending += k * m.fault.ra_hit_s
-            task.pending += k * m.fault.fault_s
             if m.fault.vma_readahead:
                 self.proc.vma.ra.hit(int(hit[-1]), k)
             else:
