@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -601,6 +602,24 @@ def _lab_records(subdir: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _ticked_passes(
+    records: list[tuple[str, dict[str, Any]]], counters: tuple[str, ...],
+) -> Iterator[tuple[str, int, dict[str, int], dict[str, float], float]]:
+    """The access passes of lab runs whose snapshots carry /proc/stat: (record name,
+    pass index, vmstat deltas of `counters`, cpu_ticks deltas, elapsed seconds)."""
+    for name, rec in records:
+        passes = (rec.get("snapshots") or {}).get("passes") or []
+        times = [float(p.get("elapsed_s", 0))
+                 for p in (rec.get("workload") or {}).get("passes", [])]
+        for i in range(1, len(passes)):
+            a, b = passes[i - 1], passes[i]
+            if not a.get("cpu_ticks") or not b.get("cpu_ticks"):
+                continue
+            d = {k: b["vmstat"].get(k, 0) - a["vmstat"].get(k, 0) for k in counters}
+            ticks = {k: v - a["cpu_ticks"].get(k, 0) for k, v in b["cpu_ticks"].items()}
+            yield name, i, d, ticks, times[i] if i < len(times) else 0.0
+
+
 _MAJ_COUNTS = ("pgmajfault", "swap_ra", "swap_ra_hit", "zswpwb", "pswpout", "pswpin", "zswpin",
                "zswpout", "pgscan_kswapd", "pgscan_direct")
 
@@ -622,26 +641,20 @@ def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
     c = costs
     extras: list[float] = []
     used: list[str] = []
-    for name, rec in records:
-        passes = (rec.get("snapshots") or {}).get("passes") or []
-        for i in range(1, len(passes)):
-            a, b = passes[i - 1], passes[i]
-            if not a.get("cpu_ticks") or not b.get("cpu_ticks"):
-                continue
-            d = {k: b["vmstat"].get(k, 0) - a["vmstat"].get(k, 0) for k in _MAJ_COUNTS}
-            maj = d["pgmajfault"]
-            if (maj < 10000 or d["swap_ra"] > 0.01 * maj or d["zswpwb"]
-                    or d["pswpout"] > 0.01 * max(1, d["zswpout"])):
-                continue
-            system_ns = (b["cpu_ticks"]["system"] - a["cpu_ticks"]["system"]) * 1e7  # USER_HZ
-            charged = (maj * c["fault_ns"]
-                       + (d["zswpin"] + d["pswpin"]) * c["swapin_ns"]
-                       + d["zswpin"] * (c["zswap_load_ns"] + c["lz4_decompress_ns"])
-                       + (d["pgscan_kswapd"] + d["pgscan_direct"]) * c["reclaim_ns_per_page"]
-                       + d["zswpout"] * (c["zswap_store_ns"] + c["lz4_compress_ns"])
-                       + d["swap_ra_hit"] * (c["fault_ns"] + c["swapcache_hit_ns"]))
-            extras.append((system_ns - charged) / maj)
-            used.append(f"{name} pass {i}")
+    for name, i, d, ticks, _ in _ticked_passes(records, _MAJ_COUNTS):
+        maj = d["pgmajfault"]
+        if (maj < 10000 or d["swap_ra"] > 0.01 * maj or d["zswpwb"]
+                or d["pswpout"] > 0.01 * max(1, d["zswpout"])):
+            continue
+        system_ns = ticks["system"] * 1e7  # USER_HZ
+        charged = (maj * c["fault_ns"]
+                   + (d["zswpin"] + d["pswpin"]) * c["swapin_ns"]
+                   + d["zswpin"] * (c["zswap_load_ns"] + c["lz4_decompress_ns"])
+                   + (d["pgscan_kswapd"] + d["pgscan_direct"]) * c["reclaim_ns_per_page"]
+                   + d["zswpout"] * (c["zswap_store_ns"] + c["lz4_compress_ns"])
+                   + d["swap_ra_hit"] * (c["fault_ns"] + c["swapcache_hit_ns"]))
+        extras.append((system_ns - charged) / maj)
+        used.append(f"{name} pass {i}")
     if not extras or sum(extras) <= 0:
         return []
     mean = sum(extras) / len(extras)
@@ -658,8 +671,8 @@ def read_steal_lines(records: list[tuple[str, dict[str, Any]]], vcpus: int) -> l
     """read_steal_us and read_steal_us_per_page from the vCPU time the guest lost.
 
     For every access pass of a run whose snapshots carry /proc/stat (cpu_ticks): the
-    wall time its ticks miss (on any vCPU), against its swap-in read requests (pswpin over the mean
-    pages per swap-in fault, (pgmajfault + swap_ra) / pgmajfault) and pages (pswpin),
+    wall time its ticks miss (on any vCPU), against its swap-in read requests (pswpin
+    over the mean pages per swap-in fault, (pgmajfault + swap_ra) / pgmajfault) and pages (pswpin),
     with a share of wall time as a third term for what the host takes regardless. Only
     runs of a guest with `vcpus` vCPUs (the host's cores are shared differently
     otherwise). Least squares; nothing with fewer than 4 passes or a negative
@@ -669,25 +682,15 @@ def read_steal_lines(records: list[tuple[str, dict[str, Any]]], vcpus: int) -> l
     rows: list[tuple[float, float, float]] = []
     lost: list[float] = []
     used: set[str] = set()
-    for name, rec in records:
-        if (rec.get("host") or {}).get("vcpus") != vcpus:
+    same = [(n, r) for n, r in records if (r.get("host") or {}).get("vcpus") == vcpus]
+    for name, _, d, ticks, elapsed in _ticked_passes(same, ("pswpin", "pgmajfault", "swap_ra")):
+        if d["pgmajfault"] <= 0 or elapsed <= 0:
             continue
-        passes = (rec.get("snapshots") or {}).get("passes") or []
-        times = [float(p.get("elapsed_s", 0)) for p in (rec.get("workload") or {}).get(
-            "passes", [])]
-        for i in range(1, min(len(passes), len(times))):
-            a, b = passes[i - 1], passes[i]
-            if not a.get("cpu_ticks") or not b.get("cpu_ticks"):
-                continue
-            d = {k: b["vmstat"].get(k, 0) - a["vmstat"].get(k, 0)
-                 for k in ("pswpin", "pgmajfault", "swap_ra")}
-            if d["pgmajfault"] <= 0:
-                continue
-            ticks = sum(b["cpu_ticks"][k] - a["cpu_ticks"].get(k, 0) for k in b["cpu_ticks"])
-            window = (d["pgmajfault"] + d["swap_ra"]) / d["pgmajfault"]
-            rows.append((d["pswpin"] / window, float(d["pswpin"]), times[i]))
-            lost.append(vcpus * times[i] - ticks / 100.0)  # USER_HZ, summed over vCPUs
-            used.add(name)
+        window = (d["pgmajfault"] + d["swap_ra"]) / d["pgmajfault"]
+        rows.append((d["pswpin"] / window, float(d["pswpin"]), elapsed))
+        # USER_HZ ticks, summed over the vCPUs.
+        lost.append(vcpus * elapsed - sum(ticks.values()) / 100.0)
+        used.add(name)
     if len(rows) < 4:
         return []
     coef = np.linalg.lstsq(np.array(rows), np.array(lost), rcond=None)[0]
