@@ -774,6 +774,50 @@ def test_a_batch_of_cpu_time_is_paid_a_slice_at_a_time() -> None:
     assert a_done == [pytest.approx(10 * SLICE_S + 1e-4)]
 
 
+@pytest.mark.parametrize(("wake_at", "runs_at"), [
+    # Woken 0.2 ms after kswapd got the CPU: RUN_TO_PARITY keeps kswapd on until its
+    # 0.75 ms slice is used, and only the tick after that (4 ms, HZ=250) ends it.
+    (0.2e-3, 4e-3 + 20e-6),
+    # Woken after the slice: it preempts at kswapd's next cond_resched().
+    (1.0e-3, 1.0e-3 + 20e-6),
+])
+def test_a_kernel_thread_yields_to_a_wakeup_as_eevdf_does(wake_at: float, runs_at: float) -> None:
+    """kswapd pays its reclaim work with cond_resched() every folio (20 us here): a task
+    woken onto its CPU gets it at the first cond_resched() once kswapd has used its base
+    slice, and never sooner; kswapd then queues behind it."""
+    from perfmodel.kernel.sched import BASE_SLICE_S, TICK_S
+
+    assert (BASE_SLICE_S, TICK_S) == (0.75e-3, 4e-3)
+    env = simpy.Environment()
+    cpu = CPU(env, 0, 0)
+    k = Task(env, "kswapd0", cpu)
+    u = Task(env, "usemem", cpu)
+    ran: list[float] = []
+    k_done: list[float] = []
+
+    def kswapd() -> Generator[simpy.Event, Any, None]:
+        yield from k.acquire()
+        k.pending = 10e-3
+        yield from k.run_kthread(20e-6)
+        k.release()
+        k_done.append(env.now)
+
+    def woken() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(wake_at)
+        yield from u.acquire()
+        ran.append(env.now)
+        yield env.timeout(1e-3)
+        u.release()
+
+    env.process(kswapd())
+    env.process(woken())
+    env.run()
+    assert ran == [pytest.approx(runs_at)]
+    # kswapd's 10 ms are all paid, 1 ms later for the woken task's run.
+    assert k_done == [pytest.approx(11e-3)]
+    assert cpu.busy_s == pytest.approx(10e-3)
+
+
 # ======================================================================================
 # Writeback: era differences in the worker (xfail where the model departs)
 # ======================================================================================
@@ -1447,6 +1491,40 @@ def test_virtual_disk_reads_take_the_vcpu_for_their_steal() -> None:
     # One plugged request of 8 contiguous slots: 100 + 8 * 10 us.
     assert done[1][0] - done[0][0] == pytest.approx(180e-6)
     assert done[1][1] == pytest.approx(done[0][1])
+
+
+def test_readahead_read_costs_its_submission_cpu() -> None:
+    """A disk page read only as readahead: the fault does not wait for the device, but
+    the request's read_cpu_us (bio submission and completion) is the fault's CPU."""
+    lat = "swap_devices.sda.read_latency_us={dist: fixed, value: 500}"
+    got = []
+    for extra in ((), ("swap_devices.sda.read_cpu_us=40",)):
+        m = _swapped_window(disk=(20,), hw=(lat, *extra))
+        t = task(m)
+        proc = m.env.process(m.fault.fault(t, m.processes[0].vma, 16, False))
+        m.env.run(until=proc)
+        assert (m.counters.zswpin, m.counters.pswpin) == (7, 1)
+        got.append((m.env.now, m.cpus[0].busy_s))
+    for now, busy in got:
+        # The target (16) came from zswap: the read of page 20 is readahead, which
+        # the fault does not wait for. Its time is its CPU work alone.
+        assert now == pytest.approx(busy)
+    # Submitting and completing the readahead request is 40 us more of it.
+    assert got[1][1] - got[0][1] == pytest.approx(40e-6)
+
+
+def test_disk_target_waits_for_cpu_work_then_the_device() -> None:
+    """The target on disk: the fault's latency is its CPU work, then read_cpu_us, then
+    the device's latency, in series."""
+    lat = "swap_devices.sda.read_latency_us={dist: fixed, value: 500}"
+    m = _swapped_window(disk=(16,), hw=(lat, "swap_devices.sda.read_cpu_us=40"))
+    t = task(m)
+    proc = m.env.process(m.fault.fault(t, m.processes[0].vma, 16, False))
+    m.env.run(until=proc)
+    assert m.counters.pswpin == 1
+    cpu = m.cpus[0].busy_s
+    assert m.env.now == pytest.approx(cpu + 500e-6)
+    assert m.fault.fault_latencies[-1] == pytest.approx(cpu + 500e-6)
 
 
 def test_page_cluster_zero_reads_one_page() -> None:
