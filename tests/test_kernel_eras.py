@@ -88,6 +88,7 @@ class ZRig:
         ncpus: int = 2,
         compressor: str = "lz4",
         cgroup: CgroupSpec | None = None,
+        cpu_nodes: tuple[int, ...] | None = None,
         **params: Any,
     ) -> None:
         self.env = env = simpy.Environment()
@@ -100,7 +101,7 @@ class ZRig:
         self.comp = Compressor(compressor, LAPTOP.compressors[compressor])
         name = spec.zpool or era.default_zpool
         self.zpool = make_zpool(name, PAGE, era.zsmalloc_chain_size)
-        self.cpus = [CPU(env, i, 0) for i in range(ncpus)]
+        self.cpus = [CPU(env, i, cpu_nodes[i] if cpu_nodes else 0) for i in range(ncpus)]
         self.written: list[int] = []
         self.z = Zswap(
             env, spec, era, self.pt, self.comp, self.zpool, self.alloc, self.memcg, self.c,
@@ -741,6 +742,29 @@ def test_each_run_pays_the_kworker_wakeup() -> None:
     assert all(r.triggered for r in req)
     cost = z.cond_resched(rig.cpus[0], 0.0)
     assert cost == pytest.approx(10e-6 + MAX_RECLAIM_RETRIES * z.lru_walk_s)
+
+
+@pytest.mark.parametrize("node", [0, 1])
+def test_the_shrink_work_runs_on_the_queuing_nodes_cpus(node: int) -> None:
+    """An unbound workqueue has a worker pool per NUMA node (per LLC pod from 6.5), and
+    queue_work() puts the item in the pool of the CPU that queued it: with CPU 1 (node
+    1) busy, work queued from node 1 waits for it although CPU 0 is idle, and a
+    reclaimer on CPU 0 cannot run it at its cond_resched(); work queued from node 0
+    runs on CPU 0 at once."""
+    rig = ZRig("6.12", cpu_nodes=(0, 1), max_pool_percent=10)
+    z = rig.z
+    busy = rig.cpus[1].res.request()
+    rig.env.run(until=1e-9)
+    assert [c.id for c in z.pod(1)] == [1] and [c.id for c in z.pod(-1)] == [0, 1]
+    z.queue_shrink(rig.env.now, node)
+    rig.env.run(until=1e-3)
+    started = z.shrink_worker_runs
+    if node == 1:
+        assert started == 0
+        assert z.cond_resched(rig.cpus[0], rig.env.now) == 0.0
+        rig.cpus[1].res.release(busy)
+        rig.env.run(until=2e-3)
+    assert z.shrink_worker_runs == 1
 
 
 def test_a_batch_of_cpu_time_is_paid_a_slice_at_a_time() -> None:

@@ -770,11 +770,15 @@ def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],
     short runs only rotate referenced entries) per written-back page, less the lz4
     decompression the model charges separately. A kworker wakeup: the medians of
     queue_work to sched_wakeup, switch-in to execute_start and execute_end to
-    switch-out. Each is the mean over the traced runs that have it."""
+    switch-out. Each is the mean over the traced runs that have it, of 1-vCPU guests
+    only: with a second vCPU the kworker mostly runs beside the reclaimer, not
+    after it, and its wakeups are not the same."""
     wb: list[float] = []
     wake: list[float] = []
     names: list[str] = []
     for name, rec in records:
+        if (rec.get("host") or {}).get("vcpus", 1) != 1:
+            continue
         w = (rec.get("trace") or {}).get("shrink_worker") or {}
         per_page = w.get("long_runs_cpu_us_per_written_back_page")
         parts = [w.get(k) for k in ("queue_to_wakeup_us", "switch_in_to_start_us",
