@@ -102,6 +102,8 @@ class Machine:
             None if kc.zswap_writeback_ns is None else kc.zswap_writeback_ns * 1e-9,
             kc.kworker_wakeup_ns * 1e-9,
         )
+        # Per-node worker pools unless the boot parameter makes the scope the system.
+        self.zswap.wq_per_node = sc.kernel.workqueue_default_affinity_scope != "system"
         self.zswap.io_congested = lambda: swapio.congested
         self.zswap.wait_for_tag = swapio.wait_for_tag
         page_touch_s = ps / (hw.memory.core_bandwidth_mbps * 1e6)

@@ -30,9 +30,12 @@ class _Sampler:
                 "pool_total_size",
                 "compression_ratio",
                 "resident_pages",
+                "writeback_pages",
                 "free_pages",
                 "zswpout",
                 "pswpout",
+                "pgmajfault",
+                "accesses",
             )
         }
         m.env.process(self._run())
@@ -47,9 +50,13 @@ class _Sampler:
         s["pool_total_size"].append(pool)
         s["compression_ratio"].append(z.stored_pages * m.page_size / pool if pool else 0.0)
         s["resident_pages"].append(sum(lru.size for lru in m.lrus))
+        # Off the LRU but still mapped from the swap cache: a touch is a minor fault.
+        s["writeback_pages"].append(len(m.swapio.inflight))
         s["free_pages"].append(sum(nd.free for nd in m.alloc.nodes))
         s["zswpout"].append(m.counters.zswpout)
         s["pswpout"].append(m.counters.pswpout)
+        s["pgmajfault"].append(m.counters.pgmajfault)
+        s["accesses"].append(sum(r.accesses for p in m.processes for r in p.records))
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         while True:

@@ -88,6 +88,7 @@ class ZRig:
         ncpus: int = 2,
         compressor: str = "lz4",
         cgroup: CgroupSpec | None = None,
+        cpu_nodes: tuple[int, ...] | None = None,
         **params: Any,
     ) -> None:
         self.env = env = simpy.Environment()
@@ -100,7 +101,7 @@ class ZRig:
         self.comp = Compressor(compressor, LAPTOP.compressors[compressor])
         name = spec.zpool or era.default_zpool
         self.zpool = make_zpool(name, PAGE, era.zsmalloc_chain_size)
-        self.cpus = [CPU(env, i, 0) for i in range(ncpus)]
+        self.cpus = [CPU(env, i, cpu_nodes[i] if cpu_nodes else 0) for i in range(ncpus)]
         self.written: list[int] = []
         self.z = Zswap(
             env, spec, era, self.pt, self.comp, self.zpool, self.alloc, self.memcg, self.c,
@@ -743,6 +744,29 @@ def test_each_run_pays_the_kworker_wakeup() -> None:
     assert cost == pytest.approx(10e-6 + MAX_RECLAIM_RETRIES * z.lru_walk_s)
 
 
+@pytest.mark.parametrize("node", [0, 1])
+def test_the_shrink_work_runs_on_the_queuing_nodes_cpus(node: int) -> None:
+    """An unbound workqueue has a worker pool per NUMA node (per LLC pod from 6.5), and
+    queue_work() puts the item in the pool of the CPU that queued it: with CPU 1 (node
+    1) busy, work queued from node 1 waits for it although CPU 0 is idle, and a
+    reclaimer on CPU 0 cannot run it at its cond_resched(); work queued from node 0
+    runs on CPU 0 at once."""
+    rig = ZRig("6.12", cpu_nodes=(0, 1), max_pool_percent=10)
+    z = rig.z
+    busy = rig.cpus[1].res.request()
+    rig.env.run(until=1e-9)
+    assert [c.id for c in z.pod(1)] == [1] and [c.id for c in z.pod(-1)] == [0, 1]
+    z.queue_shrink(rig.env.now, node)
+    rig.env.run(until=1e-3)
+    started = z.shrink_worker_runs
+    if node == 1:
+        assert started == 0
+        assert z.cond_resched(rig.cpus[0], rig.env.now) == 0.0
+        rig.cpus[1].res.release(busy)
+        rig.env.run(until=2e-3)
+    assert z.shrink_worker_runs == 1
+
+
 def test_a_batch_of_cpu_time_is_paid_a_slice_at_a_time() -> None:
     """CPU time owed for work done in one vectorised step is paid one slice at a time,
     with a waiting task running in between, as the tick shares the CPU."""
@@ -772,6 +796,50 @@ def test_a_batch_of_cpu_time_is_paid_a_slice_at_a_time() -> None:
     env.run()
     assert b_ran == [pytest.approx(SLICE_S)]
     assert a_done == [pytest.approx(10 * SLICE_S + 1e-4)]
+
+
+@pytest.mark.parametrize(("wake_at", "runs_at"), [
+    # Woken 0.2 ms after kswapd got the CPU: RUN_TO_PARITY keeps kswapd on until its
+    # 0.75 ms slice is used, and only the tick after that (4 ms, HZ=250) ends it.
+    (0.2e-3, 4e-3 + 20e-6),
+    # Woken after the slice: it preempts at kswapd's next cond_resched().
+    (1.0e-3, 1.0e-3 + 20e-6),
+])
+def test_a_kernel_thread_yields_to_a_wakeup_as_eevdf_does(wake_at: float, runs_at: float) -> None:
+    """kswapd pays its reclaim work with cond_resched() every folio (20 us here): a task
+    woken onto its CPU gets it at the first cond_resched() once kswapd has used its base
+    slice, and never sooner; kswapd then queues behind it."""
+    from perfmodel.kernel.sched import BASE_SLICE_S, TICK_S
+
+    assert (BASE_SLICE_S, TICK_S) == (0.75e-3, 4e-3)
+    env = simpy.Environment()
+    cpu = CPU(env, 0, 0)
+    k = Task(env, "kswapd0", cpu)
+    u = Task(env, "usemem", cpu)
+    ran: list[float] = []
+    k_done: list[float] = []
+
+    def kswapd() -> Generator[simpy.Event, Any, None]:
+        yield from k.acquire()
+        k.pending = 10e-3
+        yield from k.run_kthread(20e-6)
+        k.release()
+        k_done.append(env.now)
+
+    def woken() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(wake_at)
+        yield from u.acquire()
+        ran.append(env.now)
+        yield env.timeout(1e-3)
+        u.release()
+
+    env.process(kswapd())
+    env.process(woken())
+    env.run()
+    assert ran == [pytest.approx(runs_at)]
+    # kswapd's 10 ms are all paid, 1 ms later for the woken task's run.
+    assert k_done == [pytest.approx(11e-3)]
+    assert cpu.busy_s == pytest.approx(10e-3)
 
 
 # ======================================================================================
@@ -1447,6 +1515,40 @@ def test_virtual_disk_reads_take_the_vcpu_for_their_steal() -> None:
     # One plugged request of 8 contiguous slots: 100 + 8 * 10 us.
     assert done[1][0] - done[0][0] == pytest.approx(180e-6)
     assert done[1][1] == pytest.approx(done[0][1])
+
+
+def test_readahead_read_costs_its_submission_cpu() -> None:
+    """A disk page read only as readahead: the fault does not wait for the device, but
+    the request's read_cpu_us (bio submission and completion) is the fault's CPU."""
+    lat = "swap_devices.sda.read_latency_us={dist: fixed, value: 500}"
+    got = []
+    for extra in ((), ("swap_devices.sda.read_cpu_us=40",)):
+        m = _swapped_window(disk=(20,), hw=(lat, *extra))
+        t = task(m)
+        proc = m.env.process(m.fault.fault(t, m.processes[0].vma, 16, False))
+        m.env.run(until=proc)
+        assert (m.counters.zswpin, m.counters.pswpin) == (7, 1)
+        got.append((m.env.now, m.cpus[0].busy_s))
+    for now, busy in got:
+        # The target (16) came from zswap: the read of page 20 is readahead, which
+        # the fault does not wait for. Its time is its CPU work alone.
+        assert now == pytest.approx(busy)
+    # Submitting and completing the readahead request is 40 us more of it.
+    assert got[1][1] - got[0][1] == pytest.approx(40e-6)
+
+
+def test_disk_target_waits_for_cpu_work_then_the_device() -> None:
+    """The target on disk: the fault's latency is its CPU work, then read_cpu_us, then
+    the device's latency, in series."""
+    lat = "swap_devices.sda.read_latency_us={dist: fixed, value: 500}"
+    m = _swapped_window(disk=(16,), hw=(lat, "swap_devices.sda.read_cpu_us=40"))
+    t = task(m)
+    proc = m.env.process(m.fault.fault(t, m.processes[0].vma, 16, False))
+    m.env.run(until=proc)
+    assert m.counters.pswpin == 1
+    cpu = m.cpus[0].busy_s
+    assert m.env.now == pytest.approx(cpu + 500e-6)
+    assert m.fault.fault_latencies[-1] == pytest.approx(cpu + 500e-6)
 
 
 def test_page_cluster_zero_reads_one_page() -> None:

@@ -376,3 +376,59 @@ def test_majfault_cost_from_the_guest_system_time() -> None:
     assert "r.json pass 1" in lines[0] and "ra.json" not in lines[0]
     assert "z.json" not in lines[0]
     assert majfault_cost_lines([("ra.json", ra)], costs) == []
+
+
+def test_majfault_cost_split_from_the_disk_reads() -> None:
+    """With passes at several disk shares the leftover system time is split by least
+    squares into a part per major fault (majfault_ns) and one per disk read, which the
+    device's measured read latency already holds."""
+    from perfmodel.lab.bench import majfault_cost_lines
+
+    costs = dict(fault_ns=10000, swapin_ns=5000, zswap_load_ns=3000, zswap_store_ns=2000,
+                 reclaim_ns_per_page=1000, swapcache_hit_ns=500, lz4_compress_ns=4000,
+                 lz4_decompress_ns=2000)
+    recs = []
+    for k, disk in enumerate((2000, 8000, 16000)):
+        zs = 20000 - disk
+        # charged: 10 us a fault, 5 us a swap-in, 5 us a zswap load; leftover 12 us a
+        # fault + 40 us a disk read.
+        ns = 20000 * (10000 + 5000 + 12000) + zs * 5000 + disk * 40000
+        vm = dict(pgmajfault=20000, zswpin=zs, pswpin=disk)
+        recs.append((f"r{k}.json", {"snapshots": {"passes": [
+            {"vmstat": {}, "cpu_ticks": {"system": 0}},
+            {"vmstat": vm, "cpu_ticks": {"system": round(ns / 1e7)}}]}}))
+    lines = majfault_cost_lines(recs, costs)
+    assert len(lines) == 1 and lines[0].startswith("  majfault_ns: 12000  #")
+    assert "40.0 us per disk read" in lines[0]
+    from perfmodel.lab.bench import read_cpu_line
+
+    rd = read_cpu_line(recs, costs)
+    assert rd is not None and rd.startswith("    read_cpu_us: 40.0  #")
+    # One disk share only: no split, the mean per fault.
+    assert read_cpu_line(recs[:1], costs) is None
+    one = majfault_cost_lines(recs[:1], costs)
+    assert one[0].startswith("  majfault_ns: 16000  #") and "mean of 1" in one[0]
+
+
+def test_device_read_latency_less_the_guest_cpu_and_the_lost_time() -> None:
+    """iobench's read_stat: over 1000 timed reads of 200 us (0.2 s), /proc/stat counted
+    5 busy ticks (50 ms: 50 us a read) and 12 idle ticks, so 30 ms (30 us a read) the
+    vCPU did not run. The device's latency is what is left: 120 us."""
+    from perfmodel.lab.bench import _refit_latencies, read_host_share
+
+    pct = [150.0 + i for i in range(101)]  # median 200
+    lat = {"n": 1000, "mean": 210.0, "min": 150.0, "max": 250.0, "p50": 200.0, "p90": 240.0,
+           "p99": 249.0, "pct": pct}
+    io = {"read_lat_us": lat, "write_lat_us": dict(lat),
+          "read_stat": {"wall_us": 200000.0, "user": 0, "system": 4, "irq": 0, "softirq": 1,
+                        "idle": 3, "iowait": 9, "steal": 0}}
+    assert read_host_share(io) == pytest.approx((50.0, 30.0))
+    lines = ["swap_devices:", "  vda:",
+             "    read_latency_us: {dist: lognormal, median: 1, sigma: 1}  # x",
+             "    write_latency_us: {dist: lognormal, median: 1, sigma: 1}  # x"]
+    out = _refit_latencies(lines, {"vda": io})
+    assert "median: 120.0" in out[2] and "less 50.0 us of guest CPU and 30.0 us" in out[2]
+    assert "median: 200.0" in out[3]  # writes are left whole
+    # Without read_stat (an older iobench) the latency is taken whole.
+    del io["read_stat"]
+    assert "median: 200.0" in _refit_latencies(lines, {"vda": io})[2]

@@ -214,8 +214,11 @@ def test_local_policy_falls_back_to_the_other_node(small_run):
 
 
 def test_writeback_page_follows_task_or_vma_policy(small_run):
-    """Workload on node 1 with its memory bound there; the shrink worker runs on CPU 0."""
+    """Workload on node 1 with its memory bound there; the shrink worker runs on CPU 0
+    (booted with workqueue.default_affinity_scope=system; by default it would run in
+    node 1's worker pool, where its work was queued)."""
     common = [
+        "kernel.workqueue_default_affinity_scope=system",
         "workload.processes.0.cpus=" + NODE1_CPUS.split("-")[0],
         "workload.processes.0.mempolicy.mode=bind",
         "workload.processes.0.mempolicy.nodes=1",
@@ -232,6 +235,24 @@ def test_writeback_page_follows_task_or_vma_policy(small_run):
         "numa_miss"] < task.numa["numastat"]["node0"]["numa_hit"]
     _check_numastat_identities(task)
     _check_numastat_identities(vma)
+
+
+def test_by_default_the_shrink_work_stays_on_the_queuing_node(small_run):
+    """workqueue.default_affinity_scope=cache (the default): the node-1 workload and
+    kswapd1 queue the shrink work, node 1's worker pool runs it, and with task policy
+    its writeback pages prefer node 1: node 0 sees none of them."""
+    r = small_run(
+        "workload.processes.0.cpus=" + NODE1_CPUS.split("-")[0],
+        "workload.processes.0.mempolicy.mode=bind",
+        "workload.processes.0.mempolicy.nodes=1",
+        "zswap.max_pool_percent=3",
+        "workload.processes.0.passes=4",
+        "workload.processes.0.pattern.kind=uniform",
+        "zswap.writeback_alloc=task",
+    )
+    assert r.vmstat["zswpwb"] > 0
+    assert r.numa["numastat"]["node0"]["numa_hit"] == 0
+    _check_numastat_identities(r)
 
 
 # ---- the seed scenario: a service bound to node 1, writeback on node 0 ----

@@ -355,6 +355,28 @@ def test_no_pass_snapshots_no_gauges_and_no_latency(raw: dict[str, Any]) -> None
     assert "access_p99_latency_us" not in m
 
 
+def test_a_stride_through_sequential_passes_is_not_a_latency_sample(raw: dict[str, Any]) -> None:
+    """Older lab runs timed every 64th access. In a sequential pass that stride sits on
+    one offset of every readahead window, so the percentiles say where the mapping
+    started, not how long accesses take: they are not compared. In random order, or
+    with the accesses chosen by a hash, they are."""
+    from perfmodel.validate.compare import notes
+    from perfmodel.validate.record import phase_locked
+
+    assert raw["workload"]["latency_us"]["sampling"] == "hashed"
+    assert "access_p99_latency_us" in measured(parse_record(raw, "r.json"))
+    del raw["workload"]["latency_us"]["sampling"]  # a record from before: a stride
+    rec = parse_record(raw, "r.json")
+    assert rec.workload.latency_us is not None and rec.workload.latency_us.sampling == "stride"
+    kind = raw["scenario"]["workload"]["processes"][0]["pattern"]["kind"]
+    assert kind == "sequential" and phase_locked(rec)
+    assert "access_p99_latency_us" not in measured(rec)
+    assert any("access latency not compared" in n for n in notes(rec))
+    raw["scenario"]["workload"]["processes"][0]["pattern"]["kind"] = "permutation"
+    rec = parse_record(raw, "r.json")
+    assert not phase_locked(rec) and "access_p99_latency_us" in measured(rec)
+
+
 def test_counter_going_down_is_an_error(raw: dict[str, Any]) -> None:
     raw["snapshots"]["before"]["vmstat"]["zswpout"] = 50000
     rec = parse_record(raw, "r.json")

@@ -69,6 +69,21 @@ run 612-off-seq-b          --set zswap.enabled=N
 run 612-lz4-p50-seq-b      --set zswap.max_pool_percent=50
 run 612-lz4-p50-rand-b     --set zswap.max_pool_percent=50 "${RAND[@]}"
 run 612-lz4-p50-seq-pc0    --set zswap.max_pool_percent=50 --set vm.page-cluster=0
+# usemem timing one access in 64 chosen by a hash (@@LAT "sampling":"hashed"), not every
+# 64th: the older sequential runs' latencies are a stride locked onto the readahead
+# window's phase and are not compared. Their counters and times still are.
+run 612-lz4-p20-seq-h
+run 612-lz4-p20-seq-h2
+run 612-off-seq-h          --set zswap.enabled=N
+run 612-zstd-p20-seq-h     --set zswap.compressor=zstd
+run 612-lz4-p50-seq-h      --set zswap.max_pool_percent=50
+run 612-lz4-p5-seq-h       --set zswap.max_pool_percent=5
+run 612-lzo-p20-seq-h      --set zswap.compressor=lzo
+run 612-lz4-p20-seq-slow-h --set swap.device=vda-slow
+run 612-lz4-p20-seq-mixb-h "${MIXB[@]}"
+run 61-lz4-p20-seq-h       "${R61[@]}" --set zswap.shrinker_enabled=null
+run 61-off-seq-h           "${R61[@]}" --set zswap.shrinker_enabled=null --set zswap.enabled=N
+run 612-lz4-p20-seq-numa-h "${N2[@]}"
 # Traced runs (not in the corpus; see validation/traces/README.md):
 #   perfmodel lab run lab/scenarios/lab-usemem.yaml --hardware lab-qemu --trace \
 #       --out validation/traces/612-lz4-p20-seq-trace-a.json   (and -b)

@@ -21,8 +21,11 @@
  * Output, one line:
  *   @@IO {"label":..,"device":..,"size":..,"seq_mib":..,"read_mbps":..,
  *         "write_mbps":..,"read_lat_us":{..},"write_lat_us":{..},
+ *         "read_stat":{"wall_us":..,"user":..,..},
  *         "qd":[{"qd":..,"read_iops":..,"read_lat_us":..,"write_iops":..,
  *                "write_lat_us":..},..]}
+ * read_stat: /proc/stat's cpu-line ticks (user, nice, system, idle, iowait, irq,
+ * softirq, steal) and the wall time of step 4's timed reads.
  * where a latency object holds n, mean, min, max, p50, p90, p99 and "pct",
  * the 0th to 100th percentiles (101 values, the q-th being sorted[q * n / 100]).
  * MB is 10^6 bytes.
@@ -112,6 +115,29 @@ static void rw(int fd, int write, void *buf, size_t len, off_t off)
 {
     ssize_t r = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
     if (r != (ssize_t)len) die(write ? "pwrite" : "pread");
+}
+
+/* /proc/stat's aggregate cpu line: user nice system idle iowait irq softirq steal. */
+#define NSTAT 8
+static int read_stat(long long *t)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &t[0], &t[1], &t[2],
+                   &t[3], &t[4], &t[5], &t[6], &t[7]);
+    fclose(f);
+    return n == NSTAT ? 0 : -1;
+}
+
+/* The ticks and wall time a loop took, so the host can split its latency into guest
+ * CPU, idle wait and time the vCPU did not run. */
+static void print_stat(const char *key, const long long *a, const long long *b, double wall_us)
+{
+    static const char *names[NSTAT] = {"user", "nice", "system", "idle", "iowait", "irq",
+                                       "softirq", "steal"};
+    printf("\"%s\":{\"wall_us\":%.1f", key, wall_us);
+    for (int i = 0; i < NSTAT; i++) printf(",\"%s\":%lld", names[i], b[i] - a[i]);
+    printf("}");
 }
 
 /* Random 4 KiB requests at queue depth 1; latencies in microseconds. */
@@ -270,7 +296,12 @@ int main(int argc, char **argv)
     qd1(fd, 1, small, seq, top, 16, wlat, 7);
     qd1(fd, 1, small, seq, top, samples, wlat, 11);
     qd1(fd, 0, small, 0, seq, 16, rlat, 13);
+    long long st0[NSTAT], st1[NSTAT];
+    int have_stat = read_stat(st0) == 0;
+    double r0 = now_ns();
     qd1(fd, 0, small, 0, seq, samples, rlat, 17);
+    double rwall = (now_ns() - r0) / 1e3;
+    have_stat = have_stat && read_stat(st1) == 0;
     /* 5: queue depths; reads in the written region, writes past it. */
     double ri[8], rl[8], wi[8], wl[8];
     for (int i = 0; i < nq; i++) {
@@ -285,6 +316,10 @@ int main(int argc, char **argv)
     print_lat("write_lat_us", wlat, samples);
     printf(",");
     print_lat("read_lat_us", rlat, samples);
+    if (have_stat) {
+        printf(",");
+        print_stat("read_stat", st0, st1, rwall);
+    }
     printf(",\"qd_ms\":%d,\"qd\":[", qd_ms);
     for (int i = 0; i < nq; i++)
         printf("%s{\"qd\":%d,\"read_iops\":%.1f,\"read_lat_us\":%.2f,\"write_iops\":%.1f,"

@@ -27,8 +27,12 @@
  * --write-fraction W, a page is also written with probability W per pass:
  * the first word of each line is stored back unchanged, which dirties the
  * page without changing its content class.
- * Every K-th page of an access pass, the first touch of the page is timed
- * (CLOCK_MONOTONIC), which is the fault latency when the page is swapped out.
+ * One page in K of an access pass, chosen by a hash of its position in the
+ * pass (not every K-th page: in a sequential pass that stride locks onto the
+ * phase of the swap readahead window, so that either nearly every sample is
+ * a major fault or nearly none is, by where the mapping happens to start),
+ * has its first touch timed (CLOCK_MONOTONIC), which is the fault latency
+ * when the page is swapped out. The @@LAT line says "sampling":"hashed".
  * --mempolicy bind:1, preferred:1 or interleave:0-1 mbind()s each worker's
  * mapping before the fill (a VMA policy, as numactl --membind would give the
  * task). Each @@PASS line counts the pages touched on each CPU ("cpu_pages",
@@ -317,7 +321,8 @@ static void worker(const struct opts *o, int proc, struct shared *sh, uint64_t c
                 volatile uint64_t *w = (volatile uint64_t *)(mem + pg * PAGE);
                 if (k % CPU_SAMPLE == 0) note_cpu(&cpu, &ncpu);
                 on_cpu[cpu]++;
-                if (o->sample_every && k % o->sample_every == 0 && nlat < cap) {
+                if (o->sample_every && hash3(seed, k, 0x5a + (uint64_t)pass) % o->sample_every == 0
+                    && nlat < cap) {
                     double a = now_s();
                     acc += w[0];
                     lat[nlat++] = (float)((now_s() - a) * 1e6);
@@ -485,7 +490,8 @@ int main(int argc, char **argv)
         printf("%s\"%s\":%g", c ? "," : "", class_names[c], o.frac[c]);
     printf("}}\n");
 
-    uint64_t cap = o.sample_every ? (pages / o.sample_every + 1) * (uint64_t)o.passes : 0;
+    /* Twice the expected count: the hashed choice is binomial, not exact. */
+    uint64_t cap = o.sample_every ? 2 * (pages / o.sample_every + 1) * (uint64_t)o.passes : 0;
     size_t shsize = sizeof(struct shared) + (size_t)o.processes * cap * sizeof(float);
     struct shared *sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE,
                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -569,7 +575,8 @@ int main(int argc, char **argv)
             k += sh->nsamples[p];
         }
         qsort(all, total, sizeof(float), float_cmp);
-        printf("@@LAT {\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f}\n",
+        printf("@@LAT {\"sampling\":\"hashed\",\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,"
+               "\"p99\":%.3f,\"p999\":%.3f}\n",
                (unsigned long long)total, pct(all, total, 0.5), pct(all, total, 0.9),
                pct(all, total, 0.99), pct(all, total, 0.999));
     } else {

@@ -215,6 +215,10 @@ class SwapDeviceSpec(StrictModel):
     # /proc/stat. 0 for a physical device.
     read_steal_us: float = Field(default=0.0, ge=0)
     read_steal_us_per_page: float = Field(default=0.0, ge=0)
+    # Guest CPU per swap-in read request beyond the per-page costs: building and
+    # submitting the bio, the driver's doorbell, the completion interrupt. Paid by the
+    # faulting task; not part of read_latency_us, which is the device's own time.
+    read_cpu_us: float = Field(default=0.0, ge=0)
     hdd: HddSpec | None = None
 
     @model_validator(mode="before")

@@ -16,6 +16,13 @@ class KernelSpec(StrictModel):
     release: str = "6.12"
     # Kconfig; None takes the release's default.
     ZSMALLOC_CHAIN_SIZE: int | None = Field(default=None, ge=1, le=16)
+    # The boot parameter workqueue.default_affinity_scope (6.5+; the key cannot hold
+    # its dot, which --set reads as nesting): which CPUs an unbound
+    # work item such as zswap's shrink work may run on, relative to the CPU that
+    # queued it. "cache" (the default; the model takes a node for an LLC) and "numa"
+    # are that CPU's node, as with every release before 6.5 (per-node pools);
+    # "system" is any CPU. The finer "cpu" and "smt" scopes are not modelled.
+    workqueue_default_affinity_scope: Literal["cache", "numa", "system"] = "cache"
 
     @field_validator("release", mode="before")
     @classmethod

@@ -6,14 +6,28 @@ import simpy
 
 
 class CPU:
-    __slots__ = ("id", "node", "res", "busy_s")
+    __slots__ = ("id", "node", "res", "busy_s", "env", "_queued")
 
     def __init__(self, env: simpy.Environment, cpu_id: int, node: int) -> None:
         self.id = cpu_id
         self.node = node
+        self.env = env
         # Non-preemptive: a task runs until it blocks or ends its slice.
         self.res = simpy.Resource(env, capacity=1)
         self.busy_s = 0.0
+        self._queued: simpy.Event | None = None
+
+    def queued_event(self) -> simpy.Event:
+        """Fires when the next task queues for this CPU (a wakeup onto a busy CPU)."""
+        if self._queued is None:
+            self._queued = self.env.event()
+        return self._queued
+
+    def note_queued(self) -> None:
+        ev = self._queued
+        if ev is not None:
+            self._queued = None
+            ev.succeed()
 
     @property
     def waiting(self) -> int:

@@ -292,6 +292,11 @@ class FaultHandler:
             has_target = has_target or p == target
             prev = s
         runs.append((start, n, has_target))
+        # The fault's work so far (allocation, swap cache insertion) and the bios'
+        # submission precede the dispatch at blk_finish_plug(); the completions follow
+        # the wait. Neither overlaps the device's time.
+        task.pending += self.swapio.read_cpu_s(len(runs))
+        yield from task.flush()
         wait: simpy.Event | None = None
         for s, n, tgt in runs:
             if tgt:

@@ -255,7 +255,8 @@ class Reclaim:
                     )
                     continue
                 idle_rounds = 0
-                yield from task.maybe_yield_cpu()
+                # cond_resched() after each folio: a woken task may take the CPU there.
+                yield from task.run_kthread(cost / max(1, scanned))
             yield from task.flush()
             task.release()
 

@@ -27,6 +27,9 @@ from perfmodel.hw.cpu import CPU
 # A task's time slice before it lets waiting tasks onto its CPU (EEVDF's base slice is
 # 0.75 ms on one CPU; the tick that enforces it comes every 1-4 ms).
 SLICE_S = 1e-3
+# sysctl_sched_base_slice (0.75 ms) and the tick of a HZ=250 kernel (Debian's).
+BASE_SLICE_S = 0.75e-3
+TICK_S = 4e-3
 
 
 def is_idle(cpu: CPU) -> bool:
@@ -49,7 +52,8 @@ def idle_cpu(cpus: Sequence[CPU], node: int, same_node_only: bool = False) -> CP
 class Task:
     """A thread that holds its CPU while running; pending is CPU time not yet paid."""
 
-    __slots__ = ("env", "name", "cpu", "pending", "req", "pid", "allowed", "migrations")
+    __slots__ = ("env", "name", "cpu", "pending", "req", "pid", "allowed", "migrations",
+                 "picked_at")
 
     def __init__(
         self, env: simpy.Environment, name: str, cpu: CPU, pid: int = -1,
@@ -67,6 +71,7 @@ class Task:
         )
         # Moves to another CPU, and of those to another node (as in /proc/PID/sched).
         self.migrations = [0, 0]
+        self.picked_at = 0.0  # when it last got its CPU
 
     @property
     def node(self) -> int:
@@ -89,7 +94,10 @@ class Task:
         if self.allowed is not None and not is_idle(self.cpu):
             self._move(idle_cpu(self.allowed, self.cpu.node, same_node_only=True))
         self.req = self.cpu.res.request()
+        if not self.req.triggered:
+            self.cpu.note_queued()
         yield self.req
+        self.picked_at = self.env.now
 
     def release(self) -> None:
         if self.req is not None:
@@ -110,6 +118,45 @@ class Task:
         value = yield event
         yield from self.acquire()
         return value
+
+    def _preempt_at(self, t: float) -> float:
+        """When a task that queued at time t gets this kernel thread's CPU (EEVDF with
+        RUN_TO_PARITY): a wakeup preempts once the running task has used its base
+        slice since it was picked; before that nothing does, and the first tick after
+        the slice ends it."""
+        slice_end = self.picked_at + BASE_SLICE_S
+        if t >= slice_end:
+            return t
+        return (slice_end // TICK_S + 1) * TICK_S
+
+    def run_kthread(self, resched_s: float) -> Generator[simpy.Event, Any, None]:
+        """Pay pending CPU time as a kernel thread that reaches cond_resched() every
+        resched_s (one folio's work in shrink_folio_list()): a task that queues for
+        this CPU gets it at the first cond_resched() after _preempt_at(), and this
+        thread goes to the back of the queue."""
+        env = self.env
+        cpu = self.cpu
+        while self.pending > 1e-12:
+            if cpu.res.queue:
+                t_pre = self._preempt_at(env.now)
+            else:
+                p = self.pending
+                t0 = env.now
+                yield env.timeout(p) | cpu.queued_event()
+                ran = min(p, env.now - t0)
+                self.pending -= ran
+                cpu.busy_s += ran
+                if self.pending <= 1e-12 or not cpu.res.queue:
+                    continue
+                t_pre = self._preempt_at(env.now)
+            step = min(self.pending, max(0.0, t_pre - env.now) + resched_s)
+            self.pending -= step
+            cpu.busy_s += step
+            yield env.timeout(step)
+            if self.pending > 1e-12 or cpu.res.queue:
+                self.release()
+                yield from self.acquire()
+        self.pending = 0.0
 
     def maybe_yield_cpu(self, slice_s: float = SLICE_S) -> Generator[simpy.Event, Any, None]:
         """End of a time slice: let waiting tasks (kswapd, kworkers) run. An idle

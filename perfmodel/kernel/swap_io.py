@@ -191,6 +191,10 @@ class SwapIO:
         gen, nid = self.inflight.pop(page)
         self.orphans[(page, gen)] = nid
 
+    def read_cpu_s(self, requests: int) -> float:
+        """Guest CPU seconds to submit and complete these read requests."""
+        return requests * self.dev.spec.read_cpu_us * 1e-6
+
     def read_steal_s(self, requests: int, pages: int) -> float:
         """vCPU time the host takes for these reads (a virtual disk; 0 for a real one)."""
         spec = self.dev.spec

@@ -131,7 +131,15 @@ class Zswap:
         self.io_congested: Callable[[], bool] = lambda: False
         self.wait_for_tag: Callable[[], simpy.Event] | None = None
         # Times at which queue_work(shrink_wq) was called; see _shrink_worker.
-        self._shrink_requests: list[float] = []
+        # Pending queue_work() calls: (time, node of the queuing CPU). The work item
+        # runs in the pool of the first: an unbound workqueue's worker pool serves one
+        # NUMA node (one LLC pod from 6.5), so its kworker runs on that node's CPUs.
+        self._shrink_requests: list[tuple[float, int]] = []
+        self._run_pod: list[CPU] = cpus
+        self._pods: dict[int, list[CPU]] = {}
+        # Set by the machine from workqueue.default_affinity_scope: False lets the
+        # work run on any CPU.
+        self.wq_per_node = True
         self.shrink_worker_runs = 0
         # The shrink work's current execution, advanced by the kworker process or at a
         # busy CPU's cond_resched(); _proc_running: the process holds it.
@@ -196,7 +204,7 @@ class Zswap:
                     cost += w
                     shrunk += r == 1
             if not shrunk:
-                self._queue_shrink_on_fail(now + cost)
+                self._queue_shrink_on_fail(now + cost, node=cpu_node)
                 return False, cost
         if self.era.sync_evict_in_store:
             cur = self.zpool.total_pages
@@ -208,7 +216,7 @@ class Zswap:
                     c.reject_reclaim_fail += 1
                     return False, cost
         elif not self._check_limits():
-            self._queue_shrink_on_fail(now + cost, limit=True)
+            self._queue_shrink_on_fail(now + cost, limit=True, node=cpu_node)
             return False, cost
         cls = self._content[page]
         if self.same_filled_enabled and cls in (ZERO, SAME_FILLED):
@@ -233,7 +241,7 @@ class Zswap:
                 # The compressor refuses a destination of one page.
                 if self.era.compress_fail_counter:
                     c.reject_compress_fail += 1
-                self._queue_shrink_on_fail(now + cost)
+                self._queue_shrink_on_fail(now + cost, node=cpu_node)
                 self.store_latencies.append(cost)
                 return False, cost
         want_nid = self._node[page] if self.era.zsmalloc_on_page_node else cpu_node
@@ -246,7 +254,7 @@ class Zswap:
                 c.reject_compress_poor += 1
             else:
                 c.reject_alloc_fail += 1
-            self._queue_shrink_on_fail(now + cost)
+            self._queue_shrink_on_fail(now + cost, node=cpu_node)
             self.store_latencies.append(cost)
             return False, cost
         grew = self.zpool.node_pages(pool_nid) - before
@@ -255,7 +263,7 @@ class Zswap:
             # No frame for a new zspage even under PF_MEMALLOC.
             self.zpool.free(handle)
             c.reject_alloc_fail += 1
-            self._queue_shrink_on_fail(now + cost)
+            self._queue_shrink_on_fail(now + cost, node=cpu_node)
             return False, cost
         self._znid[page] = pool_nid
         self._insert(page, handle, dlen, cpu_node)
@@ -276,7 +284,7 @@ class Zswap:
             self.memcg.zswap_bytes += dlen
         self.c.zswpout += 1
 
-    def _queue_shrink_on_fail(self, t: float, limit: bool = False) -> None:
+    def _queue_shrink_on_fail(self, t: float, limit: bool = False, node: int = -1) -> None:
         """Whether a failed store queues the shrink work depends on the release:
         before 6.5 only a store that finds the pool full; 6.5-6.10 also one refused
         while the pool is not yet back under the accept threshold; 6.11+ any failed
@@ -285,12 +293,21 @@ class Zswap:
             return
         rel = self.era.release
         if rel >= (6, 11) or (limit and (rel >= (6, 5) or self._hit_limit)):
-            self.queue_shrink(t)
+            self.queue_shrink(t, node)
 
-    def queue_shrink(self, t: float) -> None:
+    def pod(self, node: int) -> list[CPU]:
+        """The CPUs an unbound work item queued from `node` runs on (-1: any)."""
+        got = self._pods.get(node)
+        if got is None:
+            got = [c for c in self.cpus if c.node == node] if self.wq_per_node else []
+            got = got or self.cpus
+            self._pods[node] = got
+        return got
+
+    def queue_shrink(self, t: float, node: int = -1) -> None:
         """queue_work(shrink_wq, &zswap_shrink_work) at simulated time t, which may lie
         ahead of env.now by CPU time the caller has not paid yet."""
-        heapq.heappush(self._shrink_requests, t)
+        heapq.heappush(self._shrink_requests, (t, node))
         if not self._shrink_wake.triggered:
             self._shrink_wake.succeed()
 
@@ -441,13 +458,14 @@ class Zswap:
                     self._shrink_wake = env.event()
                     yield self._shrink_wake
                     continue
-                if reqs[0] > env.now:
-                    yield env.timeout(reqs[0] - env.now)
-            cpu = least_loaded(self.cpus)
+                if reqs[0][0] > env.now:
+                    yield env.timeout(reqs[0][0] - env.now)
+            cpu = least_loaded(self._run_pod if self._run is not None or not reqs
+                               else self.pod(reqs[0][1]))
             req = cpu.res.request()
             yield req
             if self._run is None:
-                if not reqs or reqs[0] > env.now:
+                if not reqs or reqs[0][0] > env.now:
                     cpu.res.release(req)
                     continue
                 self._start_run(cpu.node, env.now)
@@ -485,7 +503,9 @@ class Zswap:
 
     def _start_run(self, task_node: int, t: float) -> None:
         reqs = self._shrink_requests
-        while reqs and reqs[0] <= t:
+        if reqs:
+            self._run_pod = self.pod(reqs[0][1])
+        while reqs and reqs[0][0] <= t:
             heapq.heappop(reqs)
         self.shrink_worker_runs += 1
         self._run = self._shrink_rounds(task_node, t)
@@ -517,17 +537,22 @@ class Zswap:
         the kworker took."""
         if self._proc_running or t < self._next_turn:
             return 0.0
+        if self._run is not None and cpu not in self._run_pod:
+            return 0.0
         if self._run is None:
             reqs = self._shrink_requests
-            if not reqs or reqs[0] > t:
+            if not reqs or reqs[0][0] > t:
                 return 0.0
-            for c in self.cpus:
+            pod = self.pod(reqs[0][1])
+            if cpu not in pod:
+                return 0.0  # the work item's pool is on another node
+            for c in pod:
                 if not c.res.users:
                     return 0.0  # an idle CPU takes the kworker (_shrink_worker)
-            lag = min(LAG_LIMIT_S, self._lag + (t - reqs[0]) / 2)
+            lag = min(LAG_LIMIT_S, self._lag + (t - reqs[0][0]) / 2)
             if lag <= 0.0 and self.era.eevdf:
                 # Eligible once the reclaimer has run -2 * lag more; picked at a tick.
-                ready = reqs[0] - 2 * min(self._lag, 0.0)
+                ready = reqs[0][0] - 2 * min(self._lag, 0.0)
                 self._next_turn = max(t + 1e-9, (ready // TICK_S + 1) * TICK_S)
                 return 0.0
             self._lag = lag

@@ -483,7 +483,7 @@ def profile_text(run: GuestRun) -> str:
         devices.append((name, DEVICE_KIND, stats, note))
 
     text = render_profile(g.profile, topo, comps, mem, devices, HOW)
-    lines = _refit_latencies(text.splitlines(), c.io)
+    lines = _refit_latencies(text.splitlines(), c.io, g.vcpus)
     date = run.date or time.strftime("%Y-%m-%d")
     src = f"# measured by {HOW} on {date}"
     if small_mem:
@@ -574,8 +574,14 @@ def profile_text(run: GuestRun) -> str:
             costs = _cost_values(lines)
             costs["lz4_compress_ns"] = lz4.compress_ns
             costs["lz4_decompress_ns"] = lz4.decompress_ns
-            lines += majfault_cost_lines(_lab_records("runs"), costs)
+            runs = _lab_records("runs")
+            lines += majfault_cost_lines(runs, costs)
             lines += trace_cost_lines(_lab_records("traces"), lz4.decompress_ns)
+            rd = read_cpu_line(runs, costs)
+            if rd:
+                for i in [k for k, ln in enumerate(lines)
+                          if ln.startswith("    write_iops:")][::-1]:
+                    lines.insert(i + 1, rd)
     else:
         lines[-1] = "kernel_costs: {}  # defaults: the fault timing was not usable"
     return "\n".join(lines) + "\n"
@@ -624,22 +630,36 @@ _MAJ_COUNTS = ("pgmajfault", "swap_ra", "swap_ra_hit", "zswpwb", "pswpout", "psw
                "zswpout", "pgscan_kswapd", "pgscan_direct")
 
 
-def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
-                        costs: dict[str, float]) -> list[str]:
-    """kernel_costs.majfault_ns from the guest's system time in lab runs.
+@dataclass
+class MajfaultFit:
+    """The system time of lab access passes left after the per-event costs."""
 
-    For every access pass of a run whose snapshots carry /proc/stat (cpu_ticks) and that
+    each: list[float]  # ns per major fault, per pass
+    used: list[str]  # "record pass i"
+    per_fault: float  # ns: majfault_ns
+    per_read: float | None  # ns per disk read, when the passes' disk shares allow a split
+
+
+def majfault_fit(records: list[tuple[str, dict[str, Any]]],
+                 costs: dict[str, float]) -> MajfaultFit | None:
+    """For every access pass of a run whose snapshots carry /proc/stat (cpu_ticks) and that
     faults without readahead (swap_ra under 1% of pgmajfault), writes nothing back and
     sends under 1% of its stores to disk: the pass's system time less what the other
     per-event costs charge for its counted events (first-touch faults, swap-ins, zswap
     loads with lz4 decompression, scanned pages, stores with lz4 compression, readahead
-    hits), per major fault. The mean over those passes, of lz4 runs only."""
+    hits). Of lz4 runs only.
+
+    What is left grows with the share of faults read from disk: submitting and
+    completing a read is guest CPU too. With three or more passes whose disk shares
+    (pswpin / pgmajfault) span 0.1 or more, least squares splits it into a part per
+    major fault and a part per disk read (each read is one request: no readahead);
+    otherwise the part per fault is the mean."""
     need = ("fault_ns", "swapin_ns", "zswap_load_ns", "zswap_store_ns",
             "reclaim_ns_per_page", "swapcache_hit_ns", "lz4_compress_ns", "lz4_decompress_ns")
     if any(k not in costs for k in need):
-        return []
+        return None
     c = costs
-    extras: list[float] = []
+    rows: list[tuple[float, float, float]] = []  # (major faults, disk reads, leftover ns)
     used: list[str] = []
     # The costs are lz4's: a run with another compressor would leave its difference here.
     lz4 = [(n, r) for n, r in records
@@ -656,18 +676,50 @@ def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
                    + (d["pgscan_kswapd"] + d["pgscan_direct"]) * c["reclaim_ns_per_page"]
                    + d["zswpout"] * (c["zswap_store_ns"] + c["lz4_compress_ns"])
                    + d["swap_ra_hit"] * (c["fault_ns"] + c["swapcache_hit_ns"]))
-        extras.append((system_ns - charged) / maj)
+        rows.append((maj, d["pswpin"], system_ns - charged))
         used.append(f"{name} pass {i}")
-    if not extras or sum(extras) <= 0:
+    if not rows:
+        return None
+    each = [e / m for m, _, e in rows]
+    shares = [r / m for m, r, _ in rows]
+    if len(rows) >= 3 and max(shares) - min(shares) >= 0.1:
+        import numpy as np
+
+        a = np.array([[m, r] for m, r, _ in rows], dtype=float)
+        (pf, pr), *_ = np.linalg.lstsq(a, np.array([e for *_, e in rows]), rcond=None)
+        if pf > 0 and pr >= 0:
+            return MajfaultFit(each, used, float(pf), float(pr))
+    mean = sum(each) / len(each)
+    return MajfaultFit(each, used, mean, None) if mean > 0 else None
+
+
+def majfault_cost_lines(records: list[tuple[str, dict[str, Any]]],
+                        costs: dict[str, float]) -> list[str]:
+    """kernel_costs.majfault_ns from the guest's system time in lab runs (majfault_fit())."""
+    fit = majfault_fit(records, costs)
+    if fit is None:
         return []
-    mean = sum(extras) / len(extras)
-    each = ", ".join(f"{e / 1e3:.1f}" for e in extras)
-    return [
-        f"  majfault_ns: {round(mean, -2):.0f}  # guest system time (/proc/stat) of access passes "
-        f"without readahead or writeback, less the per-event costs above for the events "
-        f"vmstat counted, per major fault: {each} us in {'; '.join(used)} "
-        f"(validation/runs); mean of {len(extras)}"
-    ]
+    each = ", ".join(f"{e / 1e3:.1f}" for e in fit.each)
+    head = (f"  majfault_ns: {round(fit.per_fault, -2):.0f}  # guest system time (/proc/stat) "
+            f"of access passes without readahead or writeback, less the per-event costs "
+            f"above for the events vmstat counted, per major fault: {each} us in "
+            f"{'; '.join(fit.used)} (validation/runs)")
+    if fit.per_read is None:
+        return [f"{head}; mean of {len(fit.each)}"]
+    return [f"{head}; least squares over the {len(fit.each)} passes = "
+            f"{fit.per_fault / 1e3:.1f} us per major fault + {fit.per_read / 1e3:.1f} us per "
+            f"disk read (the swap device's read_cpu_us)"]
+
+
+def read_cpu_line(records: list[tuple[str, dict[str, Any]]],
+                  costs: dict[str, float]) -> str | None:
+    """A swap device's read_cpu_us: majfault_fit()'s guest CPU per disk read."""
+    fit = majfault_fit(records, costs)
+    if fit is None or fit.per_read is None:
+        return None
+    return (f"    read_cpu_us: {fit.per_read / 1e3:.1f}  # guest system time per swap-in disk "
+            f"read beyond the per-page costs: least squares over {len(fit.each)} access passes "
+            f"of lz4 runs without readahead (validation/runs), see majfault_ns")
 
 
 def read_steal_lines(records: list[tuple[str, dict[str, Any]]], vcpus: int) -> list[str]:
@@ -718,11 +770,15 @@ def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],
     short runs only rotate referenced entries) per written-back page, less the lz4
     decompression the model charges separately. A kworker wakeup: the medians of
     queue_work to sched_wakeup, switch-in to execute_start and execute_end to
-    switch-out. Each is the mean over the traced runs that have it."""
+    switch-out. Each is the mean over the traced runs that have it, of 1-vCPU guests
+    only: with a second vCPU the kworker mostly runs beside the reclaimer, not
+    after it, and its wakeups are not the same."""
     wb: list[float] = []
     wake: list[float] = []
     names: list[str] = []
     for name, rec in records:
+        if (rec.get("host") or {}).get("vcpus", 1) != 1:
+            continue
         w = (rec.get("trace") or {}).get("shrink_worker") or {}
         per_page = w.get("long_runs_cpu_us_per_written_back_page")
         parts = [w.get(k) for k in ("queue_to_wakeup_us", "switch_in_to_start_us",
@@ -851,10 +907,46 @@ def latency_dist(lat: dict[str, Any]) -> str | None:
     return f"{{dist: lognormal, median: {med:.1f}, sigma: {sigma:.3f}}}"
 
 
+def read_host_share(io: dict[str, Any], vcpus: int = 1) -> tuple[float, float] | None:
+    """Per timed QD1 read: (guest CPU, time the vCPU did not run), microseconds, from
+    /proc/stat's ticks over the loop (iobench's read_stat). Both are in the latency a
+    program sees, but the model charges the swap path's own CPU (read_cpu_us) and the
+    host's (read_steal_us) apart from the device, so the device is what is left. With
+    more than one vCPU the ticks are summed over all of them: the time missing cannot
+    be put on the reading one (and such a profile has no read_steal_us), so it is 0."""
+    st = io.get("read_stat")
+    n = int((io.get("read_lat_us") or {}).get("n", 0))
+    if not isinstance(st, dict) or n <= 0:
+        return None
+    tick_us = 1e4  # USER_HZ = 100
+    busy = sum(int(st.get(k, 0)) for k in ("user", "nice", "system", "irq", "softirq"))
+    ticks = busy + sum(int(st.get(k, 0)) for k in ("idle", "iowait", "steal"))
+    wall = float(st.get("wall_us", 0))
+    if wall <= 0 or ticks <= 0:
+        return None
+    lost = max(0.0, wall - ticks * tick_us) / n if vcpus == 1 else 0.0
+    return busy * tick_us / n, lost
+
+
+def _less(lat: dict[str, Any], d: float) -> dict[str, Any] | None:
+    """The latency object with d taken off every figure; None if that leaves the median
+    under a third of what it was (the split would be more noise than signal)."""
+    if d <= 0:
+        return lat
+    if float(lat["p50"]) - d < float(lat["p50"]) / 3:
+        return None
+    out = dict(lat)
+    for k in ("mean", "min", "max", "p50", "p90", "p99"):
+        out[k] = max(0.0, float(lat[k]) - d)
+    out["pct"] = [max(0.0, float(x) - d) for x in lat["pct"]]
+    return out
+
+
 _LAT_LINE = re.compile(r"^(    (read|write)_latency_us: )(\{[^}]*\})(  # )(.*)$")
 
 
-def _refit_latencies(lines: list[str], io: dict[str, dict[str, Any]]) -> list[str]:
+def _refit_latencies(lines: list[str], io: dict[str, dict[str, Any]],
+                     vcpus: int = 1) -> list[str]:
     """Replace render_profile's median/p99 latency fits by latency_dist's median/mean."""
     out: list[str] = []
     device = None
@@ -867,11 +959,21 @@ def _refit_latencies(lines: list[str], io: dict[str, dict[str, Any]]) -> list[st
         m = _LAT_LINE.match(ln)
         if in_devices and m and device in io:
             lat = io[device][f"{m.group(2)}_lat_us"]
-            dist = latency_dist(lat)
+            share = read_host_share(io[device], vcpus) if m.group(2) == "read" else None
+            dev_lat = _less(lat, sum(share)) if share else lat
+            split = ""
+            if share and dev_lat is not None:
+                split = (f"; less {share[0]:.1f} us of guest CPU and {share[1]:.1f} us the vCPU "
+                         f"did not run per read (/proc/stat over the timed reads), which "
+                         f"read_cpu_us and read_steal_us stand for")
+            else:
+                dev_lat = lat
+            dist = latency_dist(dev_lat)
             if dist is not None:
                 note = (f"lognormal through the median and mean of {lat['n']} random 4 KiB "
                         f"O_DIRECT {m.group(2)}s at queue depth 1 (mean {lat['mean']:.1f}, "
-                        f"p90 {lat['p90']:.1f}, p99 {lat['p99']:.1f}, max {lat['max']:.0f} us), ")
+                        f"p90 {lat['p90']:.1f}, p99 {lat['p99']:.1f}, max {lat['max']:.0f} us"
+                        f"{split}), ")
                 rest = m.group(5)
                 rest = rest[rest.index("measured by"):] if "measured by" in rest else rest
                 ln = f"{m.group(1)}{dist}{m.group(4)}{note}{rest}"

@@ -253,7 +253,8 @@ def workload_record(c: Console) -> dict[str, Any]:
         )
     lat = None
     if c.latency is not None:
-        lat = {"count": int(c.latency["count"])}
+        lat = {"sampling": str(c.latency.get("sampling", "stride")),
+               "count": int(c.latency["count"])}
         lat.update({k: float(c.latency[k]) for k in ("p50", "p90", "p99", "p999")})
     elapsed = float(c.done["elapsed_s"]) if c.done else sum(p["elapsed_s"] for p in passes)
     return {"elapsed_s": elapsed, "passes": passes, "latency_us": lat}

@@ -32,6 +32,7 @@ from perfmodel.validate.record import (
     RunRecord,
     load_record,
     measured,
+    phase_locked,
 )
 
 
@@ -161,6 +162,12 @@ def notes(record: RunRecord) -> list[str]:
         got = record.sysctl.get(key, "").strip()
         if got and got != str(v):
             out.append(f"{key}: measured {got}, scenario {v}")
+    if phase_locked(record):
+        out.append(
+            "access latency not compared: usemem timed every "
+            "K-th access of sequential passes, which locks onto the readahead window's "
+            "phase (runs made since sample the accesses by a hash)"
+        )
     lost = lost_time(record)
     if lost is not None and lost >= LOST_TIME_NOTE:
         out.append(
