@@ -744,27 +744,36 @@ def test_each_run_pays_the_kworker_wakeup() -> None:
     assert cost == pytest.approx(10e-6 + MAX_RECLAIM_RETRIES * z.lru_walk_s)
 
 
-@pytest.mark.parametrize("node", [0, 1])
-def test_the_shrink_work_runs_on_the_queuing_nodes_cpus(node: int) -> None:
+@pytest.mark.parametrize(("node", "busy", "runs_on"), [
+    (0, (), 0),  # the queuing node's CPU is idle: there
+    (1, (), 1),
+    (1, (1,), 0),  # its only CPU is busy: the scheduler moves the kworker to an idle one
+    (1, (0, 1), None),  # none idle: it waits for its own node's CPU
+])
+def test_the_shrink_work_runs_on_the_queuing_nodes_cpus(
+    node: int, busy: tuple[int, ...], runs_on: int | None,
+) -> None:
     """An unbound workqueue has a worker pool per NUMA node (per LLC pod from 6.5), and
-    queue_work() puts the item in the pool of the CPU that queued it: with CPU 1 (node
-    1) busy, work queued from node 1 waits for it although CPU 0 is idle, and a
-    reclaimer on CPU 0 cannot run it at its cond_resched(); work queued from node 0
-    runs on CPU 0 at once."""
+    queue_work() puts the item in the pool of the CPU that queued it. The scope is not
+    strict: with no idle CPU in the pod, the kworker runs on an idle CPU elsewhere; with
+    none idle at all it waits for its pod's CPU, and a reclaimer on another node cannot
+    run the item at its cond_resched()."""
     rig = ZRig("6.12", cpu_nodes=(0, 1), max_pool_percent=10)
     z = rig.z
-    busy = rig.cpus[1].res.request()
+    z.wakeup_s = 10e-6  # so that the CPU that runs it shows busy time
+    held = {c: rig.cpus[c].res.request() for c in busy}
     rig.env.run(until=1e-9)
     assert [c.id for c in z.pod(1)] == [1] and [c.id for c in z.pod(-1)] == [0, 1]
     z.queue_shrink(rig.env.now, node)
     rig.env.run(until=1e-3)
-    started = z.shrink_worker_runs
-    if node == 1:
-        assert started == 0
+    if runs_on is None:
+        assert z.shrink_worker_runs == 0
         assert z.cond_resched(rig.cpus[0], rig.env.now) == 0.0
-        rig.cpus[1].res.release(busy)
+        rig.cpus[1].res.release(held[1])
         rig.env.run(until=2e-3)
+        runs_on = 1
     assert z.shrink_worker_runs == 1
+    assert [c.busy_s > 0 for c in rig.cpus] == [runs_on == 0, runs_on == 1]
 
 
 def test_a_batch_of_cpu_time_is_paid_a_slice_at_a_time() -> None:

@@ -304,6 +304,18 @@ class Zswap:
             self._pods[node] = got
         return got
 
+    def _worker_cpu(self, pod: list[CPU]) -> CPU:
+        """Where the pool's kworker runs: an idle CPU of its pod, else, since the scope
+        is not strict, an idle CPU anywhere (the scheduler moves it there), else the
+        pod's least loaded CPU, to wait for it."""
+        for c in pod:
+            if not c.res.users and not c.res.queue:
+                return c
+        for c in self.cpus:
+            if not c.res.users and not c.res.queue:
+                return c
+        return least_loaded(pod)
+
     def queue_shrink(self, t: float, node: int = -1) -> None:
         """queue_work(shrink_wq, &zswap_shrink_work) at simulated time t, which may lie
         ahead of env.now by CPU time the caller has not paid yet."""
@@ -460,8 +472,8 @@ class Zswap:
                     continue
                 if reqs[0][0] > env.now:
                     yield env.timeout(reqs[0][0] - env.now)
-            cpu = least_loaded(self._run_pod if self._run is not None or not reqs
-                               else self.pod(reqs[0][1]))
+            cpu = self._worker_cpu(self._run_pod if self._run is not None or not reqs
+                                   else self.pod(reqs[0][1]))
             req = cpu.res.request()
             yield req
             if self._run is None:
@@ -546,9 +558,9 @@ class Zswap:
             pod = self.pod(reqs[0][1])
             if cpu not in pod:
                 return 0.0  # the work item's pool is on another node
-            for c in pod:
+            for c in self.cpus:
                 if not c.res.users:
-                    return 0.0  # an idle CPU takes the kworker (_shrink_worker)
+                    return 0.0  # an idle CPU takes the kworker (_worker_cpu)
             lag = min(LAG_LIMIT_S, self._lag + (t - reqs[0][0]) / 2)
             if lag <= 0.0 and self.era.eevdf:
                 # Eligible once the reclaimer has run -2 * lag more; picked at a tick.
