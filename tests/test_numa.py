@@ -213,19 +213,23 @@ def test_local_policy_falls_back_to_the_other_node(small_run):
     _check_numastat_identities(r)
 
 
+# A uniform-access worker on node 1's first CPU with its memory bound there, and a
+# pool small enough to write back.
+BOUND_TO_NODE1 = (
+    "workload.processes.0.cpus=" + NODE1_CPUS.split("-")[0],
+    "workload.processes.0.mempolicy.mode=bind",
+    "workload.processes.0.mempolicy.nodes=1",
+    "zswap.max_pool_percent=3",
+    "workload.processes.0.passes=4",
+    "workload.processes.0.pattern.kind=uniform",
+)
+
+
 def test_writeback_page_follows_task_or_vma_policy(small_run):
     """Workload on node 1 with its memory bound there; the shrink worker runs on CPU 0
     (booted with workqueue.default_affinity_scope=system; by default it would run in
     node 1's worker pool, where its work was queued)."""
-    common = [
-        "kernel.workqueue_default_affinity_scope=system",
-        "workload.processes.0.cpus=" + NODE1_CPUS.split("-")[0],
-        "workload.processes.0.mempolicy.mode=bind",
-        "workload.processes.0.mempolicy.nodes=1",
-        "zswap.max_pool_percent=3",
-        "workload.processes.0.passes=4",
-        "workload.processes.0.pattern.kind=uniform",
-    ]
+    common = ["kernel.workqueue_default_affinity_scope=system", *BOUND_TO_NODE1]
     task = small_run(*common, "zswap.writeback_alloc=task")
     vma = small_run(*common, "zswap.writeback_alloc=vma")
     assert task.vmstat["zswpwb"] > 0 and vma.vmstat["zswpwb"] > 0
@@ -239,17 +243,9 @@ def test_writeback_page_follows_task_or_vma_policy(small_run):
 
 def test_by_default_the_shrink_work_stays_on_the_queuing_node(small_run):
     """workqueue.default_affinity_scope=cache (the default): the node-1 workload and
-    kswapd1 queue the shrink work, node 1's worker pool runs it, and with task policy
+    kswapd1 queue the shrink work, an idle CPU of node 1 runs it, and with task policy
     its writeback pages prefer node 1: node 0 sees none of them."""
-    r = small_run(
-        "workload.processes.0.cpus=" + NODE1_CPUS.split("-")[0],
-        "workload.processes.0.mempolicy.mode=bind",
-        "workload.processes.0.mempolicy.nodes=1",
-        "zswap.max_pool_percent=3",
-        "workload.processes.0.passes=4",
-        "workload.processes.0.pattern.kind=uniform",
-        "zswap.writeback_alloc=task",
-    )
+    r = small_run(*BOUND_TO_NODE1, "zswap.writeback_alloc=task")
     assert r.vmstat["zswpwb"] > 0
     assert r.numa["numastat"]["node0"]["numa_hit"] == 0
     _check_numastat_identities(r)

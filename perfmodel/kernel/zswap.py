@@ -22,14 +22,14 @@ from perfmodel.kernel.era import KernelEra
 from perfmodel.kernel.memcg import Memcg
 from perfmodel.kernel.page_alloc import PageAllocator
 from perfmodel.kernel.pages import WRITEBACK, ZSWAP, PageTable
+from perfmodel.kernel.sched import BASE_SLICE_S, TICK_S, idle_cpu
 from perfmodel.kernel.zpool import Zpool
 
-# The scheduler's time slice, sysctl_sched_base_slice (0.75 ms on one CPU): a kworker
-# sharing a busy CPU runs about this long before the other runnable tasks get it back.
-SCHED_SLICE_S = 0.75e-3
-# The scheduler tick (CONFIG_HZ=250 on Debian): a wakeup that does not preempt the
-# running task waits for the tick at which that task's slice is found used up.
-TICK_S = 4e-3
+# The scheduler's base slice (sched.BASE_SLICE_S): a kworker sharing a busy CPU runs
+# about this long before the other runnable tasks get it back. A wakeup that does not
+# preempt the running task waits for the tick (TICK_S) at which that task's slice is
+# found used up.
+SCHED_SLICE_S = BASE_SLICE_S
 # EEVDF clamps a task's lag to max(2 * slice, TICK) (update_entity_lag()).
 LAG_LIMIT_S = max(2 * SCHED_SLICE_S, TICK_S)
 MAX_RECLAIM_RETRIES = 16
@@ -130,12 +130,11 @@ class Zswap:
         # event for a request completing (the kworker's bios sleep in blk_mq_get_tag()).
         self.io_congested: Callable[[], bool] = lambda: False
         self.wait_for_tag: Callable[[], simpy.Event] | None = None
-        # Times at which queue_work(shrink_wq) was called; see _shrink_worker.
         # Pending queue_work() calls: (time, node of the queuing CPU). The work item
         # runs in the pool of the first: an unbound workqueue's worker pool serves one
-        # NUMA node (one LLC pod from 6.5), so its kworker runs on that node's CPUs.
+        # NUMA node (one LLC pod from 6.5), so its kworker prefers that node's CPUs.
         self._shrink_requests: list[tuple[float, int]] = []
-        self._run_pod: list[CPU] = cpus
+        self._run_node = -1  # the queuing node of the run in progress
         self._pods: dict[int, list[CPU]] = {}
         # Set by the machine from workqueue.default_affinity_scope: False lets the
         # work run on any CPU.
@@ -304,17 +303,12 @@ class Zswap:
             self._pods[node] = got
         return got
 
-    def _worker_cpu(self, pod: list[CPU]) -> CPU:
-        """Where the pool's kworker runs: an idle CPU of its pod, else, since the scope
+    def _worker_cpu(self, node: int) -> CPU:
+        """Where the pool's kworker runs: an idle CPU of its node, else, since the scope
         is not strict, an idle CPU anywhere (the scheduler moves it there), else the
-        pod's least loaded CPU, to wait for it."""
-        for c in pod:
-            if not c.res.users and not c.res.queue:
-                return c
-        for c in self.cpus:
-            if not c.res.users and not c.res.queue:
-                return c
-        return least_loaded(pod)
+        node's least loaded CPU, to wait for it."""
+        cpu = idle_cpu(self.cpus, node if self.wq_per_node else -1)
+        return cpu if cpu is not None else least_loaded(self.pod(node))
 
     def queue_shrink(self, t: float, node: int = -1) -> None:
         """queue_work(shrink_wq, &zswap_shrink_work) at simulated time t, which may lie
@@ -472,8 +466,8 @@ class Zswap:
                     continue
                 if reqs[0][0] > env.now:
                     yield env.timeout(reqs[0][0] - env.now)
-            cpu = self._worker_cpu(self._run_pod if self._run is not None or not reqs
-                                   else self.pod(reqs[0][1]))
+            cpu = self._worker_cpu(self._run_node if self._run is not None or not reqs
+                                   else reqs[0][1])
             req = cpu.res.request()
             yield req
             if self._run is None:
@@ -516,7 +510,7 @@ class Zswap:
     def _start_run(self, task_node: int, t: float) -> None:
         reqs = self._shrink_requests
         if reqs:
-            self._run_pod = self.pod(reqs[0][1])
+            self._run_node = reqs[0][1]
         while reqs and reqs[0][0] <= t:
             heapq.heappop(reqs)
         self.shrink_worker_runs += 1
@@ -549,7 +543,7 @@ class Zswap:
         the kworker took."""
         if self._proc_running or t < self._next_turn:
             return 0.0
-        if self._run is not None and cpu not in self._run_pod:
+        if self._run is not None and cpu not in self.pod(self._run_node):
             return 0.0
         if self._run is None:
             reqs = self._shrink_requests

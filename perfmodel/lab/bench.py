@@ -960,15 +960,13 @@ def _refit_latencies(lines: list[str], io: dict[str, dict[str, Any]],
         if in_devices and m and device in io:
             lat = io[device][f"{m.group(2)}_lat_us"]
             share = read_host_share(io[device], vcpus) if m.group(2) == "read" else None
-            dev_lat = _less(lat, sum(share)) if share else lat
+            dev_lat = _less(lat, sum(share)) if share else None
             split = ""
             if share and dev_lat is not None:
                 split = (f"; less {share[0]:.1f} us of guest CPU and {share[1]:.1f} us the vCPU "
                          f"did not run per read (/proc/stat over the timed reads), which "
                          f"read_cpu_us and read_steal_us stand for")
-            else:
-                dev_lat = lat
-            dist = latency_dist(dev_lat)
+            dist = latency_dist(dev_lat if dev_lat is not None else lat)
             if dist is not None:
                 note = (f"lognormal through the median and mean of {lat['n']} random 4 KiB "
                         f"O_DIRECT {m.group(2)}s at queue depth 1 (mean {lat['mean']:.1f}, "
