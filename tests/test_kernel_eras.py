@@ -716,6 +716,33 @@ def test_kworker_preemption_follows_eevdf_lag() -> None:
     assert seen[-1][1] - chain == len([t for t, _ in seen if t >= first_after])
 
 
+@pytest.mark.parametrize("release,preempts", [("6.12", True), ("6.11", False)])
+def test_kworker_sleep_forgives_its_lag_from_612(release: str, preempts: bool) -> None:
+    """6.12 DELAY_DEQUEUE with DELAY_ZERO: a kworker that went to sleep owing 100 us of
+    lag stays queued until it is eligible and leaves with lag 0, so after a 1 ms sleep
+    the next queue_work() finds it eligible and it preempts the reclaimer at its next
+    cond_resched(). 6.6-6.11 place it with the lag it slept with: it waits."""
+    rig = _rotating_rig(release)
+    z = rig.z
+    z._lag = -100e-6
+    z._idle_since = 0.0
+    ran: list[float] = []
+
+    def reclaimer() -> Generator[simpy.Event, Any, None]:
+        reqs = [c.res.request() for c in rig.cpus]
+        for r in reqs:
+            yield r
+        yield rig.env.timeout(1e-3)
+        z.queue_shrink(1e-3)
+        ran.append(z.cond_resched(rig.cpus[0], 1e-3 + 1e-6))
+        for c, r in zip(rig.cpus, reqs, strict=True):
+            c.res.release(r)
+
+    rig.env.process(reclaimer())
+    rig.env.run(until=2e-3)
+    assert (ran[0] > 0) is preempts
+
+
 def test_writeback_cost_is_profile_writeback_plus_decompression() -> None:
     """kernel_costs.zswap_writeback_ns (the folio, the swap cache, freeing the entry, an
     unplugged bio) plus one decompression; unset, it is a swap-in plus a zswap load."""

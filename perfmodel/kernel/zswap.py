@@ -149,6 +149,8 @@ class Zswap:
         # EEVDF lag against the reclaimer it shares the CPU with (virtual seconds).
         self._next_turn = 0.0
         self._lag = 0.0
+        # When the kworker last went to sleep with nothing left to run (None: since woken).
+        self._idle_since: float | None = None
         self._rr_node = 0
         # The two shrinkers shrink_slab() calls: zswap's (NUMA aware) and zsmalloc's.
         self.shrinker = SlabShrinker(nr_nodes)
@@ -507,6 +509,8 @@ class Zswap:
                 cpu.busy_s += cost
                 yield env.timeout(cost)
             self._proc_running = False
+            if not reqs:
+                self._idle_since = env.now
             cpu.res.release(req)
 
     def _start_run(self, task_node: int, t: float) -> None:
@@ -557,6 +561,13 @@ class Zswap:
             for c in self.cpus:
                 if not c.res.users:
                     return 0.0  # an idle CPU takes the kworker (_worker_cpu)
+            if self._idle_since is not None:
+                # 6.12 DELAY_DEQUEUE: a sleeper with negative lag stays queued until it is
+                # eligible, and leaves with its lag clipped to zero (DELAY_ZERO); before,
+                # the lag it slept with comes back whole at the wakeup.
+                if self.era.delay_dequeue and self._lag < 0.0:
+                    self._lag = min(0.0, self._lag + (reqs[0][0] - self._idle_since) / 2)
+                self._idle_since = None
             lag = min(LAG_LIMIT_S, self._lag + (t - reqs[0][0]) / 2)
             if lag <= 0.0 and self.era.eevdf:
                 # Eligible once the reclaimer has run -2 * lag more; picked at a tick.
@@ -574,6 +585,8 @@ class Zswap:
                     self._shrink_wake.succeed()
                 break
         self._lag = max(-LAG_LIMIT_S, self._lag - cost / 2)
+        if self._run is None and not self._shrink_requests:
+            self._idle_since = t + cost
         # An unfinished run waits for the reclaimer's next slice.
         self._next_turn = t + cost + (SCHED_SLICE_S if self._run is not None else 0.0)
         cpu.busy_s += cost
