@@ -76,6 +76,12 @@ class KernelEra:
         places a sleeper half a latency period back, so a kworker preempts at once."""
         return self.release >= (6, 6)
 
+    @property
+    def delay_dequeue(self) -> bool:
+        """6.12+: EEVDF keeps a sleeper with negative lag queued until it is eligible
+        (DELAY_DEQUEUE), so a long enough sleep forgives the debt."""
+        return self.release >= (6, 12)
+
     # --- load path ---
     @property
     def exclusive_loads_param(self) -> bool:

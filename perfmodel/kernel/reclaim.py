@@ -28,6 +28,7 @@ from perfmodel.kernel.pages import (
     PageTable,
 )
 from perfmodel.kernel.sched import Task
+from perfmodel.kernel.shrinker import DEF_PRIORITY, kswapd_priority
 from perfmodel.kernel.swap_io import SwapIO
 from perfmodel.kernel.swap_slots import SwapSlots
 from perfmodel.kernel.zswap import Zswap
@@ -128,9 +129,11 @@ class Reclaim:
 
     # ----- a batch from one node's LRU -----
     def shrink_node(
-        self, nid: int, nr_to_reclaim: int, cpu: CPU, now: float, kswapd: bool
+        self, nid: int, nr_to_reclaim: int, cpu: CPU, now: float, kswapd: bool,
+        slab_priority: int | None = DEF_PRIORITY,
     ) -> tuple[int, int, float]:
-        """(reclaimed, scanned, CPU seconds)."""
+        """(reclaimed, scanned, CPU seconds). shrink_slab() follows at slab_priority
+        unless it is None (kswapd calls it itself, once per nr_to_reclaim)."""
         lru = self.lrus[nid]
         ref = self._ref
         pgref = self._pgref
@@ -186,13 +189,16 @@ class Reclaim:
         else:
             c.pgscan_direct += scanned
             c.pgsteal_direct += reclaimed
-        if scanned:
-            # shrink_slab(): the zswap shrinker (NUMA aware) and zsmalloc's compaction.
-            cost += self.zswap.shrinker_scan(nid, cpu.node, now + cost)
-            cost += self.zswap.zs_shrinker(self.zero_check_s)
+        if scanned and slab_priority is not None:
+            cost += self.shrink_slab(nid, cpu, now + cost, slab_priority)
         # zsmalloc pages taken by the stores above.
         cost += self.alloc.fresh_cost_s()
         return reclaimed, scanned, cost
+
+    def shrink_slab(self, nid: int, cpu: CPU, now: float, priority: int) -> float:
+        """shrink_slab(): the zswap shrinker (NUMA aware) and zsmalloc's compaction."""
+        cost = self.zswap.shrinker_scan(nid, cpu.node, now, priority)
+        return cost + self.zswap.zs_shrinker(self.zero_check_s, priority)
 
     def _reclaim_batched(self, task: Task, nid: int, nr: int) -> Generator[simpy.Event, Any, int]:
         """shrink_lruvec() for a large target: SWAP_CLUSTER_MAX pages at a time, with the
@@ -240,8 +246,18 @@ class Reclaim:
             task = Task(env, f"kswapd{nid}", least_loaded(mine), allowed=mine)
             yield from task.acquire()
             idle_rounds = 0
+            # kswapd_shrink_node(): reclaim the node's high watermark, then shrink_slab()
+            # once, at the priority that scan size calls for.
+            nr_to_reclaim = max(nd.wmark_high, SWAP_CLUSTER_MAX)
+            since_slab = 0
             while nd.free < nd.wmark_high:
-                rec, scanned, cost = self.shrink_node(nid, SWAP_CLUSTER_MAX, task.cpu, task.now, True)
+                rec, scanned, cost = self.shrink_node(nid, SWAP_CLUSTER_MAX, task.cpu, task.now,
+                                                      True, None)
+                since_slab += scanned
+                if since_slab >= nr_to_reclaim:
+                    since_slab = 0
+                    cost += self.shrink_slab(nid, task.cpu, task.now + cost,
+                                             self.kswapd_priority(nid, nr_to_reclaim))
                 task.pending += cost
                 yield from self.wait_for_requests(task)
                 if rec == 0:
@@ -257,8 +273,15 @@ class Reclaim:
                 idle_rounds = 0
                 # cond_resched() after each folio: a woken task may take the CPU there.
                 yield from task.run_kthread(cost / max(1, scanned))
+            if since_slab:
+                task.pending += self.shrink_slab(nid, task.cpu, task.now,
+                                                 self.kswapd_priority(nid, nr_to_reclaim))
             yield from task.flush()
             task.release()
+
+    def kswapd_priority(self, nid: int, nr_to_reclaim: int) -> int:
+        lru = self.lrus[nid]
+        return kswapd_priority(lru.nr_inactive, nr_to_reclaim)
 
     # ----- allocation slow path with direct reclaim and the memcg charge -----
     def alloc_page(

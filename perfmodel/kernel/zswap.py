@@ -23,6 +23,7 @@ from perfmodel.kernel.memcg import Memcg
 from perfmodel.kernel.page_alloc import PageAllocator
 from perfmodel.kernel.pages import WRITEBACK, ZSWAP, PageTable
 from perfmodel.kernel.sched import BASE_SLICE_S, TICK_S, idle_cpu
+from perfmodel.kernel.shrinker import DEF_PRIORITY, SlabShrinker
 from perfmodel.kernel.zpool import Zpool
 
 # The scheduler's base slice (sched.BASE_SLICE_S): a kworker sharing a busy CPU runs
@@ -148,9 +149,12 @@ class Zswap:
         # EEVDF lag against the reclaimer it shares the CPU with (virtual seconds).
         self._next_turn = 0.0
         self._lag = 0.0
+        # When the kworker last went to sleep with nothing left to run (None: since woken).
+        self._idle_since: float | None = None
         self._rr_node = 0
-        self.nr_deferred = [0] * nr_nodes
-        self.zs_deferred = 0
+        # The two shrinkers shrink_slab() calls: zswap's (NUMA aware) and zsmalloc's.
+        self.shrinker = SlabShrinker(nr_nodes)
+        self.zs_slab = SlabShrinker()
         self.compactions = 0
         self.compacted_pages = 0
         self.nr_disk_swapins = [0] * nr_nodes
@@ -505,6 +509,8 @@ class Zswap:
                 cpu.busy_s += cost
                 yield env.timeout(cost)
             self._proc_running = False
+            if not reqs:
+                self._idle_since = env.now
             cpu.res.release(req)
 
     def _start_run(self, task_node: int, t: float) -> None:
@@ -555,6 +561,13 @@ class Zswap:
             for c in self.cpus:
                 if not c.res.users:
                     return 0.0  # an idle CPU takes the kworker (_worker_cpu)
+            if self._idle_since is not None:
+                # 6.12 DELAY_DEQUEUE: a sleeper with negative lag stays queued until it is
+                # eligible, and leaves with its lag clipped to zero (DELAY_ZERO); before,
+                # the lag it slept with comes back whole at the wakeup.
+                if self.era.delay_dequeue and self._lag < 0.0:
+                    self._lag = min(0.0, self._lag + (reqs[0][0] - self._idle_since) / 2)
+                self._idle_since = None
             lag = min(LAG_LIMIT_S, self._lag + (t - reqs[0][0]) / 2)
             if lag <= 0.0 and self.era.eevdf:
                 # Eligible once the reclaimer has run -2 * lag more; picked at a tick.
@@ -572,6 +585,8 @@ class Zswap:
                     self._shrink_wake.succeed()
                 break
         self._lag = max(-LAG_LIMIT_S, self._lag - cost / 2)
+        if self._run is None and not self._shrink_requests:
+            self._idle_since = t + cost
         # An unfinished run waits for the reclaimer's next slice.
         self._next_turn = t + cost + (SCHED_SLICE_S if self._run is not None else 0.0)
         cpu.busy_s += cost
@@ -618,54 +633,70 @@ class Zswap:
             if cur <= self.accept_pages if self.era.release >= (6, 11) else cur < self.accept_pages:
                 return
 
-    def zs_shrinker(self, page_copy_s: float, priority: int = 12) -> float:
-        """zsmalloc's own shrinker from shrink_slab(): count = compactable pages,
-        scan = a whole zs_compact() once (count >> priority) * 4 / DEFAULT_SEEKS
-        has built up to a batch of 128."""
+    def zs_shrinker(self, page_copy_s: float, priority: int = DEF_PRIORITY) -> float:
+        """zsmalloc's shrinker from shrink_slab(): count = the pages zs_compact() could
+        free; a scan runs one whole zs_compact() and stops the call (SHRINK_STOP) once
+        nothing is left to free."""
         count = self.zpool.compactable_pages()
         if count <= 0:
             return 0.0
-        self.zs_deferred += (count >> priority) * 4 // 2
-        if self.zs_deferred < 128:
-            return 0.0
-        self.zs_deferred = 0
-        before = [self.zpool.node_pages(n) for n in range(len(self.lru))]
-        objs_before = self.zpool.nr_objects
-        freed = self.zpool.compact()
-        for n in range(len(self.lru)):
-            delta = before[n] - self.zpool.node_pages(n)
-            if delta > 0:
-                self.alloc.free(n, delta)
-        self.compactions += 1
-        self.compacted_pages += freed
-        assert self.zpool.nr_objects == objs_before
+        copied = 0
+
+        def scan(_: int) -> int | None:
+            nonlocal copied
+            before = [self.zpool.node_pages(n) for n in range(len(self.lru))]
+            objs_before = self.zpool.nr_objects
+            freed = self.zpool.compact()
+            assert self.zpool.nr_objects == objs_before
+            if not freed:
+                return None
+            for n in range(len(self.lru)):
+                delta = before[n] - self.zpool.node_pages(n)
+                if delta > 0:
+                    self.alloc.free(n, delta)
+            self.compactions += 1
+            self.compacted_pages += freed
+            copied += freed
+            return freed
+
+        self.zs_slab.shrink(count, priority, scan)
         # Migration copies each object on the freed zspages once, about a page per page freed.
-        return freed * page_copy_s
+        return copied * page_copy_s
 
-    def shrinker_scan(self, nid: int, task_node: int, now: float, priority: int = 12) -> float:
-        """The zswap shrinker from shrink_slab() (6.8+, shrinker_enabled).
-
-        count: entries on the node's LRU, less recent disk swap-ins, scaled by
-        pool pages / stored pages; scan: (count >> priority) * 4 / DEFAULT_SEEKS,
-        deferred until a batch of 128.
-        """
+    def shrinker_count(self, nid: int) -> int:
+        """zswap_shrinker_count() (6.8+): entries on the node's LRU, less the disk
+        swap-ins since the last count (6.12: only as many as there are entries; the
+        rest stays for the next count), scaled by pool pages / stored pages."""
         if not self.shrinker_enabled or not self.stored_pages:
-            return 0.0
-        freeable = self.lru_count[nid] - self.nr_disk_swapins[nid]
-        self.nr_disk_swapins[nid] = 0
+            return 0
+        freeable = self.lru_count[nid]
+        if not freeable:
+            return 0
+        swapins = self.nr_disk_swapins[nid]
+        used = min(freeable, swapins)
+        self.nr_disk_swapins[nid] = swapins - used
+        freeable -= used
         if freeable <= 0:
-            return 0.0
-        freeable = freeable * max(1, self.zpool.total_pages) // max(1, self.stored_pages)
-        delta = (freeable >> priority) * 4 // 2
-        total = self.nr_deferred[nid] + delta
+            return 0
+        return freeable * max(1, self.zpool.total_pages) // max(1, self.stored_pages)
+
+    def shrinker_scan(self, nid: int, task_node: int, now: float,
+                      priority: int = DEF_PRIORITY) -> float:
+        """The zswap shrinker from shrink_slab() (6.8+, shrinker_enabled): each scan walks
+        nr_to_scan entries of the node's LRU (zswap_shrinker_scan()) and stops the call
+        when it wrote nothing back. Returns the CPU seconds."""
         cost = 0.0
-        if total < 128:
-            self.nr_deferred[nid] = total
-            return 0.0
-        self.nr_deferred[nid] = 0
-        for _ in range(min(total, 2 * freeable)):
-            r, w = self._writeback_one(nid, task_node, now + cost)
-            cost += w
-            if r < 0:
-                break
+
+        def scan(nr_to_scan: int) -> int | None:
+            nonlocal cost
+            written = 0
+            for _ in range(nr_to_scan):
+                r, w = self._writeback_one(nid, task_node, now + cost)
+                cost += w
+                if r < 0:
+                    break
+                written += r == 1
+            return written or None
+
+        self.shrinker.shrink(self.shrinker_count(nid), priority, scan, nid)
         return cost
