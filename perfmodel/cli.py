@@ -102,6 +102,7 @@ def validate_cmd(records: tuple[str, ...], json_out: str | None, max_errors: tup
         load_records,
         parse_bounds,
         summarize,
+        with_repeat_spread,
     )
     from perfmodel.validate.report import print_validation, validation_dict
 
@@ -109,6 +110,7 @@ def validate_cmd(records: tuple[str, ...], json_out: str | None, max_errors: tup
     recs = load_records(records)
     comparisons = [compare_record(r, seed) for r in recs]
     summary = summarize({c.record.id: c.rows for c in comparisons})
+    summary = with_repeat_spread(summary, comparisons)
     checks = check_bounds(summary, bounds)
     doc = validation_dict(comparisons, summary, checks)
     text = json.dumps(doc, indent=2, allow_nan=False)

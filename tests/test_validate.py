@@ -20,6 +20,7 @@ from perfmodel.validate.compare import (
     Row,
     check_bounds,
     compare,
+    configuration_key,
     expand_paths,
     load_records,
     lost_time,
@@ -27,8 +28,10 @@ from perfmodel.validate.compare import (
     parse_bounds,
     predict,
     prepare,
+    repeat_spread,
     summarize,
     unmodelled,
+    with_repeat_spread,
 )
 from perfmodel.validate.record import load_record, measured, parse_record, save_record
 from perfmodel.validate.snapshot import SnapshotReader, parse_zoneinfo_zspages
@@ -612,3 +615,44 @@ def test_collected_record_round_trips(tmp_path: Path) -> None:
                         reader=SnapshotReader(proc_root, sys_root))
     save_record(rec, tmp_path / "b.yaml")
     assert load_record(tmp_path / "b.yaml").model_dump() == load_record(path).model_dump()
+
+
+def _measured_row(metric: str, value: float) -> Row:
+    return Row(metric, value, value, 0.0, 0.0, "test")
+
+
+def test_repeat_spread_is_the_median_over_ordered_pairs_of_repeats() -> None:
+    """Two groups of repeats: (100, 125) gives |100-125|/125 = 0.2 and 25/100 = 0.25;
+    (50, 40) gives 0.25 and 0.2; median 0.225 over 4 pairs. A pair whose second value
+    is 0 has no relative difference; a metric with only zeros has none at all."""
+    groups = [
+        [[_measured_row("zswpwb", 100), _measured_row("zero", 0)], [_measured_row("zswpwb", 125), _measured_row("zero", 0)]],
+        [[_measured_row("zswpwb", 50), _measured_row("zero", 3)], [_measured_row("zswpwb", 40), _measured_row("zero", 0)]],
+    ]
+    spread = repeat_spread(groups)
+    assert spread["zswpwb"] == (pytest.approx(0.225), 4)
+    assert spread["zero"] == (pytest.approx(1.0), 1)  # |0 - 3| / 3 only
+
+
+def test_configuration_key_groups_repeats_of_a_run() -> None:
+    """The reference run's repeats share a key (MemTotal differs between boots); a run
+    with another pool size or another guest does not."""
+    runs = ROOT / "validation" / "runs"
+    a, b, h2 = (load_record(runs / f"612-lz4-p20-seq-{s}.json") for s in ("a", "b", "h2"))
+    assert configuration_key(a) == configuration_key(b) == configuration_key(h2)
+    assert a.memory.ram_bytes != h2.memory.ram_bytes
+    for other in ("612-lz4-p5-seq", "612-lz4-p20-seq-numa", "61-lz4-p20-seq"):
+        assert configuration_key(load_record(runs / f"{other}.json")) != configuration_key(a)
+
+
+def test_summary_carries_the_repeat_spread() -> None:
+    recs = [load_record(ROOT / "validation" / "runs" / f"612-lz4-p20-seq-{s}.json")
+            for s in ("a", "b")]
+    fake = [dataclasses.make_dataclass("C", ["record", "rows"])(
+        r, [_measured_row("written_back_pages", measured(r)["written_back_pages"])]) for r in recs]
+    summary = with_repeat_spread(summarize({"a": fake[0].rows, "b": fake[1].rows}), fake)
+    wb = [measured(r)["written_back_pages"] for r in recs]
+    expect = sorted([abs(wb[0] - wb[1]) / wb[1], abs(wb[1] - wb[0]) / wb[0]])
+    s = summary["written_back_pages"]
+    assert s.repeat_pairs == 2
+    assert s.repeat_median_abs_rel_diff == pytest.approx(sum(expect) / 2)

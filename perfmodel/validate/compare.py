@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import re
 import statistics
@@ -61,6 +63,10 @@ class MetricSummary:
     records: int
     median_abs_rel_error: float | None
     max_abs_rel_error: float | None
+    # The kernel against itself: median |a - b| / |b| over ordered pairs of records
+    # that repeat one configuration (repeat_spread()), and how many pairs.
+    repeat_median_abs_rel_diff: float | None = None
+    repeat_pairs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -282,6 +288,63 @@ def summarize(rows_by_record: dict[str, list[Row]]) -> dict[str, MetricSummary]:
             median_abs_rel_error=statistics.median(errs) if errs else None,
             max_abs_rel_error=max(errs) if errs else None,
         )
+    return out
+
+
+# What makes two lab guests the same machine; the rest of a lab record's host key
+# says how the run was made (whether KVM was tried, the QEMU build, timings).
+_LAB_GUEST = ("accel", "vcpus", "guest_ram_bytes", "numa_nodes", "swap_device", "swap_bytes",
+              "swap_throttling")
+
+
+def configuration_key(record: RunRecord) -> str:
+    """Records with equal keys repeat one run: the same scenario as run, profile, kernel
+    release, machine and zswap parameters. The machine of a lab run is the guest
+    (_LAB_GUEST); of another run, every host fact but times (keys ending in _s).
+    MemTotal, and what follows from it (min_free_kbytes), differs slightly between
+    boots, so it is left out."""
+    facts = record.host.model_dump()
+    if record.source == "lab":
+        host = {k: facts.get(k) for k in _LAB_GUEST}
+    else:
+        host = {k: v for k, v in facts.items() if not k.endswith("_s")}
+    return json.dumps(
+        [record.scenario, record.hardware, record.kernel.release, host,
+         record.zswap_parameters],
+        sort_keys=True, default=str,
+    )
+
+
+def repeat_spread(groups: Iterable[list[list[Row]]]) -> dict[str, tuple[float, int]]:
+    """How well one measured run predicts a repeat of it, per metric: the median of
+    |a - b| / |b| over the ordered pairs (a, b) of measured values within each group of
+    repeats (b != 0), and the number of pairs. Each group holds the rows of its records."""
+    diffs: dict[str, list[float]] = {}
+    for rows_of in groups:
+        values: dict[str, list[float]] = {}
+        for rows in rows_of:
+            for r in rows:
+                values.setdefault(r.metric, []).append(r.measured)
+        for metric, vals in values.items():
+            for a, b in itertools.permutations(vals, 2):
+                if b:
+                    diffs.setdefault(metric, []).append(abs(a - b) / abs(b))
+    return {m: (statistics.median(d), len(d)) for m, d in diffs.items()}
+
+
+def with_repeat_spread(
+    summary: dict[str, MetricSummary], comparisons: Iterable[RecordComparison]
+) -> dict[str, MetricSummary]:
+    """The summary with each metric's repeat spread over the records compared."""
+    groups: dict[str, list[list[Row]]] = {}
+    for c in comparisons:
+        groups.setdefault(configuration_key(c.record), []).append(c.rows)
+    spread = repeat_spread(g for g in groups.values() if len(g) > 1)
+    out = {}
+    for metric, s in summary.items():
+        med, pairs = spread.get(metric, (None, 0))
+        out[metric] = MetricSummary(s.metric, s.count, s.records, s.median_abs_rel_error,
+                                    s.max_abs_rel_error, med, pairs)
     return out
 
 

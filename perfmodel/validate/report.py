@@ -93,6 +93,7 @@ def summary_table(summary: dict[str, MetricSummary], checks: list[BoundCheck]) -
     t.add_column("records", justify="right")
     t.add_column("median", justify="right")
     t.add_column("max", justify="right")
+    t.add_column("repeats", justify="right")
     t.add_column("bound", justify="right")
     for name, s in summary.items():
         b = bounds.get(name)
@@ -102,12 +103,17 @@ def summary_table(summary: dict[str, MetricSummary], checks: list[BoundCheck]) -
         bound = ""
         if b is not None:
             bound = f"[{'green' if b.ok else 'red'}]{b.bound:.1%} {'ok' if b.ok else 'FAIL'}[/]"
-        t.add_row(name, count, f"[{_err_style(s.median_abs_rel_error)}]{med}[/]", mx, bound)
+        rep = ("-" if s.repeat_median_abs_rel_diff is None
+               else f"{s.repeat_median_abs_rel_diff:.1%} ({s.repeat_pairs})")
+        t.add_row(name, count, f"[{_err_style(s.median_abs_rel_error)}]{med}[/]", mx, rep,
+                  bound)
     for b in checks:
         if b.metric not in summary:
-            t.add_row(b.metric, "0", "-", "-", f"[red]{b.bound:.1%} FAIL[/]")
+            t.add_row(b.metric, "0", "-", "-", "-", f"[red]{b.bound:.1%} FAIL[/]")
     t.caption = ("records: with a relative error (measured != 0) of those compared; "
-                 "median and max of |predicted - measured| / measured")
+                 "median and max of |predicted - measured| / measured; repeats: the kernel "
+                 "against itself, median |a - b| / b over ordered pairs (a, b) of records "
+                 "that repeat one configuration (pairs)")
     t.caption_justify = "left"
     return t
 
