@@ -8,7 +8,7 @@ import math
 import re
 import statistics
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -343,8 +343,7 @@ def with_repeat_spread(
     out = {}
     for metric, s in summary.items():
         med, pairs = spread.get(metric, (None, 0))
-        out[metric] = MetricSummary(s.metric, s.count, s.records, s.median_abs_rel_error,
-                                    s.max_abs_rel_error, med, pairs)
+        out[metric] = replace(s, repeat_median_abs_rel_diff=med, repeat_pairs=pairs)
     return out
 
 
