@@ -223,6 +223,39 @@ def test_summary_synthetic() -> None:
     json.dumps(s, allow_nan=False)  # plain JSON
 
 
+# One long run (20 ms): preempted by usemem for 3 ms, blocked (D) for 5 ms while
+# kblockd's kworker/0:1H ran 1 ms and then the CPU idled, and preempted by kswapd0.
+OFF_CPU = """\
+         kswapd0-44      [000] d..1.    20.000000: workqueue_queue_work: work struct=00000000aa function=shrink_worker workqueue=zswap-shrink req_cpu=8192 cpu=-1
+         kswapd0-44      [000] d..2.    20.000005: sched_switch: prev_comm=kswapd0 prev_pid=44 prev_prio=120 prev_state=R+ ==> next_comm=kworker/u4:1 next_pid=29 next_prio=120
+    kworker/u4:1-29      [000] .....    20.000010: workqueue_execute_start: work struct 00000000aa: function shrink_worker
+    kworker/u4:1-29      [000] d..2.    20.002000: sched_switch: prev_comm=kworker/u4:1 prev_pid=29 prev_prio=120 prev_state=R+ ==> next_comm=usemem next_pid=156 next_prio=120
+          usemem-156     [000] d..2.    20.005000: sched_switch: prev_comm=usemem prev_pid=156 prev_prio=120 prev_state=R+ ==> next_comm=kworker/u4:1 next_pid=29 next_prio=120
+    kworker/u4:1-29      [000] d..2.    20.008000: sched_switch: prev_comm=kworker/u4:1 prev_pid=29 prev_prio=120 prev_state=D ==> next_comm=kworker/0:1H next_pid=43 next_prio=100
+    kworker/0:1H-43      [000] d..2.    20.009000: sched_switch: prev_comm=kworker/0:1H prev_pid=43 prev_prio=100 prev_state=I ==> next_comm=swapper/0 next_pid=0 next_prio=120
+       swapper/0-0       [000] d..2.    20.013000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=kworker/u4:1 next_pid=29 next_prio=120
+    kworker/u4:1-29      [000] d..2.    20.015000: sched_switch: prev_comm=kworker/u4:1 prev_pid=29 prev_prio=120 prev_state=R+ ==> next_comm=kswapd0 next_pid=44 next_prio=120
+         kswapd0-44      [000] d..2.    20.016000: sched_switch: prev_comm=kswapd0 prev_pid=44 prev_prio=120 prev_state=R+ ==> next_comm=kworker/u4:1 next_pid=29 next_prio=120
+    kworker/u4:1-29      [000] .....    20.020010: workqueue_execute_end: work struct 00000000aa: function shrink_worker
+    kworker/u4:1-29      [000] d..2.    20.020020: sched_switch: prev_comm=kworker/u4:1 prev_pid=29 prev_prio=120 prev_state=I ==> next_comm=usemem next_pid=156 next_prio=120
+"""
+
+
+def test_summary_long_runs_off_cpu() -> None:
+    w = tr.summarize(_lines(OFF_CPU))["shrink_worker"]
+    assert w["long_runs_count"] == 1
+    assert w["long_runs"][0]["cpu_ms"] == pytest.approx(11.0)  # 20 ms less 3 + 5 + 1 off
+    off = w["long_runs_off_cpu"]
+    assert off["wall_ms"] == pytest.approx(20.0)
+    assert off["by_state_ms"] == {"R": pytest.approx(4.0), "D": pytest.approx(5.0)}
+    assert off["by_state_count"] == {"R": 2, "D": 1}
+    # Who took the CPU at the switch-out; the blocked stretch is charged to it whole.
+    assert off["by_next_ms"] == {
+        "kworker": pytest.approx(5.0), "usemem": pytest.approx(3.0), "kswapd0": pytest.approx(1.0)
+    }
+    assert off["other_kworkers_cpu_ms"] == {"kworker/0:1H": pytest.approx(1.0)}
+
+
 def test_summary_real_fixture() -> None:
     lines = _lines(REAL)
     assert len(lines) == 66

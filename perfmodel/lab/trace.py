@@ -38,7 +38,7 @@ _LINE = re.compile(
     r"(?:\S+\s+)?(?P<ts>\d+\.\d+):\s+(?P<event>\w+):\s?(?P<body>.*)$"
 )
 _SWITCH = re.compile(
-    r"prev_comm=(?P<pc>.*?) prev_pid=(?P<pp>\d+) .*?==> "
+    r"prev_comm=(?P<pc>.*?) prev_pid=(?P<pp>\d+) .*?(?:prev_state=(?P<ps>\S+) )?==> "
     r"next_comm=(?P<nc>.*?) next_pid=(?P<np>\d+)"
 )
 # "work struct=0000..." (queue_work) or "work struct 0000...:" (the others).
@@ -117,6 +117,11 @@ def _overlap(spans: list[tuple[float, float]], starts: list[float], a: float, b:
     return total
 
 
+def _task_kind(comm: str) -> str:
+    """A comm without its instance number: "kworker/u4:1" -> "kworker", "swapper/0" -> "swapper"."""
+    return comm.split("/")[0] if "/" in comm else comm
+
+
 def _stat_sum(stats: Iterable[str], pattern: re.Pattern[str]) -> int | None:
     """Sum of one counter over the per-CPU stats lines; None when no line has it."""
     found = [int(m.group(1)) for s in stats if (m := pattern.search(s))]
@@ -178,6 +183,10 @@ def summarize(
     running: dict[int, _Run] = {}  # pid -> the run it is executing
     awaiting_out: dict[int, _Run] = {}  # pid -> finished run waiting for its switch-out
     runs: list[_Run] = []
+    # kworker pid -> its off-CPU gaps (out, in, prev_state at the switch-out, next_comm)
+    gaps_off: dict[int, list[tuple[float, float, str, str]]] = {}
+    out_since: dict[int, tuple[float, str, str]] = {}
+    comms: dict[int, str] = {}  # pid -> comm, from sched_switch
     queuers: Counter[str] = Counter()
     queued = 0
 
@@ -192,6 +201,13 @@ def summarize(
                 continue
             prev, nxt = int(m["pp"]), int(m["np"])
             off(prev, ev.t)
+            comms[prev], comms[nxt] = m["pc"], m["nc"]
+            if m["pc"].startswith("kworker/"):
+                # "R"/"R+": preempted; anything else: it blocked.
+                out_since[prev] = (ev.t, (m["ps"] or "?").rstrip("+"), m["nc"])
+            if nxt in out_since:
+                t0, state, took = out_since.pop(nxt)
+                gaps_off.setdefault(nxt, []).append((t0, ev.t, state, took))
             if prev in awaiting_out:
                 awaiting_out.pop(prev).switch_out = ev.t
             on_since[nxt] = (ev.t, True)
@@ -263,6 +279,27 @@ def summarize(
     sizes = [float(len(b)) for b in bursts]
 
     long = [r for r in finished if r.end is not None and r.end - r.start > LONG_RUN_S]
+    # Where the long runs' wall time off the CPU went: by the kworker's state when it
+    # switched out (R: preempted, D/S: it blocked) and by the task that took the CPU.
+    off_state: Counter[str] = Counter()
+    off_next: Counter[str] = Counter()
+    off_count: Counter[str] = Counter()
+    for r in long:
+        for t0, t1, state, took in gaps_off.get(r.pid, ()):
+            if r.end is not None and t0 >= r.start and t1 <= r.end:
+                off_state[state] += t1 - t0
+                off_count[state] += 1
+                off_next[_task_kind(took)] += t1 - t0
+    # The other kworkers' CPU inside the long runs (e.g. kblockd's kworker/N:MH at nice -20).
+    others: Counter[str] = Counter()
+    executors = {r.pid for r in runs}
+    for pid, sp in spans.items():
+        comm = comms.get(pid, "")
+        if pid in executors or not comm.startswith("kworker/"):
+            continue
+        for r in long:
+            if r.end is not None:
+                others[comm] += _overlap(sp, starts[pid], r.start, r.end)
     per_pass = []
     for idx, a, b in passes:
         inside = [r for r in runs if a <= r.start < b]
@@ -321,6 +358,15 @@ def summarize(
             for r in long[:MAX_LONG_RUNS]
             if r.end is not None
         ],
+        "long_runs_off_cpu": {
+            "wall_ms": round(sum((r.end or r.start) - r.start for r in long) * 1e3, 3),
+            "by_state_ms": {k: round(v * 1e3, 3) for k, v in off_state.most_common()},
+            "by_state_count": dict(off_count.most_common()),
+            "by_next_ms": {k: round(v * 1e3, 3) for k, v in off_next.most_common()},
+            "other_kworkers_cpu_ms": {
+                k: round(v * 1e3, 3) for k, v in others.most_common() if v > 0
+            },
+        },
         "cpu_ms_total": round(cpu_total * 1e3, 3),
         "written_back_pages": written_back,
         "cpu_us_per_written_back_page": (
