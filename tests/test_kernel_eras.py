@@ -51,6 +51,7 @@ from perfmodel.kernel.zpool import make_zpool
 from perfmodel.kernel.zswap import MAX_RECLAIM_RETRIES, TICK_S, Zswap
 from perfmodel.machine import Machine
 from perfmodel.results import Result
+from perfmodel.simulation import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = 4096
@@ -1281,6 +1282,21 @@ def test_first_touches_pay_for_fresh_frames_once() -> None:
     t2 = task(m)
     assert m.fault.populate(t2, vma, pages) == 64
     assert t2.pending == pytest.approx(base)
+
+
+def test_fill_pass_pays_fill_fresh_ns_per_page() -> None:
+    """workload_costs.fill_fresh_ns: each page the fill pass writes costs that much on
+    top of its class's fill_ns; the access passes do not pay it."""
+    runs = []
+    for ns in (0, 10000):
+        sc, prof = api.prepare("usemem", "laptop-2vcpu-sata",
+                               [*RIG[:-1]], [f"workload_costs.fill_fresh_ns={ns}"])
+        r = simulate(sc, prof).to_dict()
+        runs.append(r["workload"]["processes"][0]["passes"])
+    pages = runs[0][0]["accesses"]
+    assert pages == 8 * 1024 * 1024 // PAGE
+    assert runs[1][0]["elapsed_s"] - runs[0][0]["elapsed_s"] == pytest.approx(pages * 1e-5)
+    assert runs[1][1]["elapsed_s"] == pytest.approx(runs[0][1]["elapsed_s"])
 
 
 def test_kswapd_woken_below_low_reclaims_to_high() -> None:

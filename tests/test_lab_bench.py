@@ -349,6 +349,31 @@ def test_read_steal_from_the_wall_time_the_guest_lost() -> None:
     assert read_steal_lines([("b.json", two)], 1) == []
 
 
+def test_fill_fresh_from_the_fill_pass_user_time() -> None:
+    """perfmodel lab profile derives workload_costs.fill_fresh_ns from the fill pass's
+    user time less fill_ns for its pages: the median per page over the one-process
+    runs of a guest with the profile's vCPU count, none with fewer than 4 runs."""
+    from perfmodel.lab.bench import fill_fresh_line
+
+    fill = {"text": 30000.0, "zero": 1000.0}
+
+    def rec(vcpus: int, user_s: float, count: int = 1) -> dict:
+        proc = {"footprint": 4096 * 1000, "count": count, "fill": True,
+                "content": {"text": 0.8, "zero": 0.2}}
+        return {"host": {"vcpus": vcpus},
+                "scenario": {"workload": {"processes": [proc]}},
+                "snapshots": {"before": {"cpu_ticks": {"user": 10.0}},
+                              "passes": [{"cpu_ticks": {"user": 10.0 + user_s * 100}}]}}
+
+    # 1000 pages: 800 * 30 us + 200 * 1 us = 24.2 ms of generator; 4, 5, 6, 9 us more.
+    recs = [(f"{i}.json", rec(1, 0.0242 + extra * 1e-3)) for i, extra in enumerate((4, 5, 6, 9))]
+    recs += [("two.json", rec(2, 1.0)), ("many.json", rec(1, 1.0, count=2))]
+    line = fill_fresh_line(recs, 1, fill)
+    assert line is not None and line.startswith("  fill_fresh_ns: 5500  #")
+    assert "median of 4 lab runs" in line and "4000 to 9000 ns" in line
+    assert fill_fresh_line(recs[1:], 1, fill) is None
+
+
 def test_majfault_cost_from_the_guest_system_time() -> None:
     """perfmodel lab profile derives kernel_costs.majfault_ns from runs that carry
     /proc/stat: per access pass without readahead, writeback or disk stores, the system

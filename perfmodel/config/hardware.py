@@ -321,10 +321,15 @@ class WorkloadCostsSpec(StrictModel):
 
     fill_ns: writing one page of each content class on its first touch (the lab's
     usemem builds text with a word generator, which under emulation costs more than
-    compressing it). Classes left out cost nothing."""
+    compressing it). Classes left out cost nothing.
+    fill_fresh_ns: what writing a page on the fill pass costs beyond fill_ns, per page
+    of any class: fill_ns is timed on pages written over and over, the fill pass
+    writes each page once, just after its fault (under an emulator, a cold software
+    TLB and cold caches)."""
 
     fill_ns: dict[Literal["zero", "same_filled", "text", "binary", "incompressible"],
                   Annotated[float, Field(ge=0)]] = {}
+    fill_fresh_ns: float = Field(default=0.0, ge=0)
 
 
 class HardwareProfile(StrictModel):

@@ -560,6 +560,13 @@ def profile_text(run: GuestRun) -> str:
     if steal:
         for i in [k for k, ln in enumerate(lines) if ln.startswith("    write_iops:")][::-1]:
             lines[i + 1:i + 1] = steal
+    fill = mem.get("fill_ns")
+    if isinstance(fill, dict) and fill and lines[-1].startswith("    "):
+        # render_profile ends with workload_costs.fill_ns: this line joins that block.
+        fresh_fill = fill_fresh_line(_lab_records("runs"), g.vcpus,
+                                     {k: float(v) for k, v in fill.items()})
+        if fresh_fill:
+            lines.append(fresh_fill)
     fault_line = _fault_line(c.fault, mem, src)
     lines.append("kernel_costs:  # measured in the guest; see each line")
     if fault_line:
@@ -760,6 +767,42 @@ def read_steal_lines(records: list[tuple[str, dict[str, Any]]], vcpus: int) -> l
         f"    read_steal_us: {per_req * 1e6:.1f}  # {how}",
         f"    read_steal_us_per_page: {per_page * 1e6:.1f}  # see read_steal_us",
     ]
+
+
+def fill_fresh_line(records: list[tuple[str, dict[str, Any]]], vcpus: int,
+                    fill_ns: dict[str, float]) -> str | None:
+    """workload_costs.fill_fresh_ns: the fill pass's user time (/proc/stat) beyond what
+    fill_ns gives for its pages, per page; the median over the lab runs of one usemem
+    process on a `vcpus`-vCPU guest whose snapshots carry cpu_ticks. None with fewer
+    than 4 runs or a negative median."""
+    import statistics
+
+    each: list[float] = []
+    for _, rec in records:
+        if (rec.get("host") or {}).get("vcpus") != vcpus:
+            continue
+        procs = ((rec.get("scenario") or {}).get("workload") or {}).get("processes") or []
+        passes = (rec.get("snapshots") or {}).get("passes") or []
+        before = (rec.get("snapshots") or {}).get("before") or {}
+        if len(procs) != 1 or not passes or not before.get("cpu_ticks"):
+            continue
+        p = procs[0]
+        ticks = passes[0].get("cpu_ticks")
+        if not ticks or int(p.get("count", 1)) != 1 or not p.get("fill", True):
+            continue
+        pages = int(p["footprint"]) // 4096
+        content = p.get("content") or {}
+        user_s = (ticks["user"] - before["cpu_ticks"]["user"]) / 100.0  # USER_HZ
+        gen_s = sum(pages * float(f) * fill_ns.get(c, 0.0) * 1e-9 for c, f in content.items())
+        each.append((user_s - gen_s) / pages * 1e9)
+    if len(each) < 4:
+        return None
+    med = statistics.median(each)
+    if med < 0:
+        return None
+    return (f"  fill_fresh_ns: {med:.0f}  # the fill pass's guest user time (/proc/stat) "
+            f"less fill_ns for its pages, per page: median of {len(each)} lab runs "
+            f"(validation/runs, {vcpus} vCPU; {min(each):.0f} to {max(each):.0f} ns)")
 
 
 def trace_cost_lines(records: list[tuple[str, dict[str, Any]]],

@@ -165,8 +165,9 @@ class Thread:
         ])
         self.single_node = m.topo.n == 1
         # Writing each content class on the fill pass, by class index.
-        fill_ns = m.hw.workload_costs.fill_ns
-        self.fill_s = np.array([fill_ns.get(c, 0.0) * 1e-9 for c in CLASS_NAMES])
+        wc = m.hw.workload_costs
+        self.fill_s = np.array([(wc.fill_ns.get(c, 0.0) + wc.fill_fresh_ns) * 1e-9
+                                for c in CLASS_NAMES])
 
     @property
     def access_s(self) -> np.ndarray:
