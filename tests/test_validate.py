@@ -210,6 +210,15 @@ def test_compare_maps_each_metric_to_the_model(lab_result: Result) -> None:
         else:
             assert r.rel_error is None
     assert rows["written_back_pages"].rel_error is None
+    # Counters pass by pass: the snapshot after each pass less the one before it.
+    snaps = [raw()["snapshots"]["before"], *raw()["snapshots"]["passes"]]
+    for i in range(4):
+        for name, section in (("zswpout", "vmstat"), ("pool_limit_hit", "debugfs_zswap")):
+            row = rows[f"pass{i}.{name}"]
+            assert row.measured == snaps[i + 1][section][name] - snaps[i][section][name]
+            before = passes[i - 1]["counters"][name] if i else 0
+            assert row.predicted == passes[i]["counters"][name] - before
+    assert sum(rows[f"pass{i}.zswpout"].measured for i in range(4)) == rows["zswpout"].measured
     # Per-node NUMA statistics against the model's numastat.
     hit = rows["node0.numa_hit"]
     assert hit.measured == 256511 - 131204
@@ -249,6 +258,7 @@ def test_compare_arithmetic_on_a_known_result(lab_result: Result) -> None:
     assert rows["access_p99_latency_us"].predicted == 100.0
     # Metrics the result lacks are not compared: zswpin, pass2, the NUMA statistics.
     assert "zswpin" not in rows and "pass2_elapsed_s" not in rows
+    assert "pass0.zswpout" not in rows  # the fake passes carry no counters
     assert "node0.numa_hit" not in rows
     assert "reject_alloc_fail" not in rows
 
@@ -287,7 +297,9 @@ def test_summarize_median_max_count() -> None:
 def test_bounds_parse_and_check() -> None:
     assert parse_bounds(["zswpout=0.2", "pass1_elapsed_s=15%", "node1.numa_miss=1"]) == {
         "zswpout": 0.2, "pass1_elapsed_s": pytest.approx(0.15), "node1.numa_miss": 1.0}
+    assert parse_bounds(["pass0.pool_limit_hit=0.1"]) == {"pass0.pool_limit_hit": 0.1}
     for bad, msg in [("zswpout", "METRIC=FRACTION"), ("zswpot=0.1", "unknown metric"),
+                     ("pass0.pgfault=0.1", "unknown metric"),
                      ("zswpout=-1", ">= 0"), ("zswpout=lots", ">= 0"), ("=0.1", "METRIC")]:
         with pytest.raises(ConfigError, match=msg):
             parse_bounds([bad])

@@ -29,6 +29,7 @@ from perfmodel.validate.record import (
     ACCESS_P99,
     COMPARED_GAUGES,
     DEBUGFS_COUNTERS,
+    PER_PASS_COUNTERS,
     SHRINK_WORKER_RUNS,
     VMSTAT_COUNTERS,
     RunRecord,
@@ -203,6 +204,7 @@ def lost_time(record: RunRecord) -> float | None:
 
 
 _NODE_METRIC_RE = re.compile(r"^(node\d+)\.(\w+)$")
+_PASS_COUNTER_RE = re.compile(r"^pass(\d+)\.(\w+)$")
 
 
 def _pass_lookup(result: Result) -> dict[int, dict[str, Any]]:
@@ -233,6 +235,17 @@ def _predicted(name: str, result: Result) -> tuple[float, str] | None:
         if "p99_us" not in acc:
             return None
         return float(acc["p99_us"]), "latency.access.p99_us"
+    m = _PASS_COUNTER_RE.match(name)
+    if m:
+        idx = int(m.group(1))
+        passes = _pass_lookup(result)
+        now = (passes.get(idx) or {}).get("counters") or {}
+        before = (passes.get(idx - 1) or {}).get("counters") or {} if idx else {}
+        if m.group(2) not in now or (idx and m.group(2) not in before):
+            return None
+        return (float(now[m.group(2)] - before.get(m.group(2), 0)),
+                f"workload.processes[0].passes[{idx}].counters.{m.group(2)} less pass {idx - 1}'s"
+                if idx else f"workload.processes[0].passes[0].counters.{m.group(2)}")
     m = _NODE_METRIC_RE.match(name)
     if m:
         numa = getattr(result, "numa", None) or {}
@@ -356,7 +369,9 @@ def is_metric_name(name: str) -> bool:
     """Whether `name` is a metric `measured` can produce (for checking --max-error)."""
     fixed = {*VMSTAT_COUNTERS, *DEBUGFS_COUNTERS, *COMPARED_GAUGES, "reject_compress",
              "elapsed_s", ACCESS_P99, SHRINK_WORKER_RUNS}
-    return name in fixed or bool(_PASS_METRIC_RE.match(name) or _NODE_METRIC_RE.match(name))
+    pc = _PASS_COUNTER_RE.match(name)
+    return (name in fixed or bool(_PASS_METRIC_RE.match(name) or _NODE_METRIC_RE.match(name))
+            or bool(pc and pc.group(2) in PER_PASS_COUNTERS))
 
 
 def parse_bounds(items: Iterable[str]) -> dict[str, float]:

@@ -51,6 +51,10 @@ DEBUGFS_COUNTERS = (
 DEBUGFS_GAUGES = ("stored_pages", "pool_total_size", "same_filled_pages",
                   "stored_incompressible_pages")
 COMPARED_GAUGES = ("stored_pages", "pool_total_size")
+# Counters also compared pass by pass ("pass1.zswpwb"): between a pass snapshot and the
+# one before it (snapshots.before for pass 0).
+PER_PASS_COUNTERS = ("zswpout", "zswpin", "zswpwb", "pswpout", "pswpin", "pool_limit_hit",
+                     "written_back_pages")
 # The workload's own sampled access latency (all accesses, not only faults).
 ACCESS_P99 = "access_p99_latency_us"
 SHRINK_WORKER_RUNS = "shrink_worker_runs"
@@ -370,6 +374,15 @@ def measured(record: RunRecord) -> dict[str, float]:
     for p in sorted(record.workload.passes, key=lambda p: p.pass_):
         out[f"pass{p.pass_}_elapsed_s"] = p.elapsed_s
         out[f"pass{p.pass_}_throughput_mbps"] = p.throughput_mbps
+    prev = snaps.before
+    for i, snap in enumerate(snaps.passes):
+        d = diff_snapshots(prev, snap)
+        prev = snap
+        for name in PER_PASS_COUNTERS:
+            section = "debugfs_zswap" if name in DEBUGFS_COUNTERS else "vmstat"
+            value = d.get(f"{section}.{name}")
+            if value is not None and value >= 0:
+                out[f"pass{i}.{name}"] = value
     out["elapsed_s"] = record.workload.elapsed_s
     lat = record.workload.latency_us
     if lat is not None and lat.count > 0 and not phase_locked(record):

@@ -38,6 +38,9 @@ class PassRecord:
     start_s: float = math.inf
     end_s: float = 0.0
     accesses: int = 0
+    # The kernel counters when the pass ended (its last thread), cumulative: a lab
+    # record's snapshots are taken at the same points.
+    counters: dict[str, int] | None = None
 
 
 @dataclass
@@ -234,7 +237,9 @@ class Thread:
                 self.chunk = min(MAX_CHUNK, self.chunk * 2)
             elif faults * 2 > n:
                 self.chunk = max(MIN_CHUNK, self.chunk // 2)
-        pr.end_s = max(pr.end_s, self.task.now)
+        if self.task.now >= pr.end_s:
+            pr.end_s = self.task.now
+            pr.counters = self.m.counters.as_dict()
 
     def _access(
         self, pages: np.ndarray, writes: np.ndarray | bool, distinct: bool
