@@ -237,15 +237,17 @@ def _predicted(name: str, result: Result) -> tuple[float, str] | None:
         return float(acc["p99_us"]), "latency.access.p99_us"
     m = _PASS_COUNTER_RE.match(name)
     if m:
-        idx = int(m.group(1))
+        idx, counter = int(m.group(1)), m.group(2)
         passes = _pass_lookup(result)
         now = (passes.get(idx) or {}).get("counters") or {}
-        before = (passes.get(idx - 1) or {}).get("counters") or {} if idx else {}
-        if m.group(2) not in now or (idx and m.group(2) not in before):
+        # Pass 0 counts from the start of the run, as a record's counts from `before`.
+        before = ((passes.get(idx - 1) or {}).get("counters") or {}) if idx else {counter: 0}
+        if counter not in now or counter not in before:
             return None
-        return (float(now[m.group(2)] - before.get(m.group(2), 0)),
-                f"workload.processes[0].passes[{idx}].counters.{m.group(2)} less pass {idx - 1}'s"
-                if idx else f"workload.processes[0].passes[0].counters.{m.group(2)}")
+        source = f"workload.processes[0].passes[{idx}].counters.{counter}"
+        if idx:
+            source += f" - passes[{idx - 1}].counters.{counter}"
+        return float(now[counter] - before[counter]), source
     m = _NODE_METRIC_RE.match(name)
     if m:
         numa = getattr(result, "numa", None) or {}
