@@ -60,6 +60,13 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     for p in procs:
         with contextlib.suppress(OSError, ValueError, AssertionError):
             p.join(5)
+    # Let the pool's manager thread finish closing its wakeup pipe now. Otherwise the
+    # interpreter's exit hook may write to that pipe while the thread closes it and
+    # print an EBADF traceback (a race in Python 3.11's concurrent.futures).
+    mgr = getattr(pool, "_executor_manager_thread", None)
+    if mgr is not None:
+        with contextlib.suppress(RuntimeError):
+            mgr.join(5)
 
 
 def run_local(tasks: list[RunTask], workers: int, on_done: OnDone) -> None:
