@@ -132,6 +132,7 @@ class WorkloadProcess:
         lo, hi = self.base, self.base + self.npages
         pt.backing[lo:hi] = 0
         pt.readahead[lo:hi] = False
+        pt.unmapped[lo:hi] = False
         pt.dirty[lo:hi] = False
         pt.referenced[lo:hi] = False
         pt.pgref[lo:hi] = False
@@ -324,6 +325,14 @@ class Thread:
                 self.proc.vma.ra.hit(int(hit[-1]), k)
             else:
                 m.fault.cluster_ra.hits += k
+        um = pt.unmapped[run]
+        if um.any():
+            # Written folios still in the swap cache: a minor fault each.
+            hit = run[um]
+            pt.unmapped[hit] = False
+            k = len(hit)
+            m.counters.pgfault += k
+            task.pending += k * m.fault.ra_hit_s
         if writes is False:
             return
         w = run if writes is True else run[writes]
