@@ -1602,6 +1602,19 @@ def test_page_cluster_zero_reads_one_page() -> None:
     assert (m.counters.zswpin, m.counters.swap_ra) == (1, 0)
 
 
+def _write_out(m: Machine, pages: range) -> int:
+    """Resident pages isolated by reclaim and submitted to the disk, as pageout() leaves
+    them; returns node 0's free pages at submission."""
+    make_resident(m, pages)
+    for p in pages:
+        m.lrus[0].remove(p)
+        m.pt.slot[p] = m.slots.alloc(0, p)
+        m.pt.state[p] = WRITEBACK
+    free = m.alloc.nodes[0].free
+    m.swapio.write(list(pages), [0] * len(pages))
+    return free
+
+
 def test_a_written_folio_stays_in_the_swap_cache_until_reclaim() -> None:
     """folio_end_writeback() -> folio_rotate_reclaimable() (every release): a folio whose
     swap write completes is not freed. It waits, clean, at the inactive tail, and with no
@@ -1612,13 +1625,7 @@ def test_a_written_folio_stays_in_the_swap_cache_until_reclaim() -> None:
     from perfmodel.workload.process import Thread
 
     m = machine("zswap.enabled=N")
-    make_resident(m, range(16, 20))
-    for p in range(16, 20):
-        m.lrus[0].remove(p)
-        m.pt.slot[p] = m.slots.alloc(0, p)
-        m.pt.state[p] = WRITEBACK
-    free = m.alloc.nodes[0].free
-    m.swapio.write(list(range(16, 20)), [0] * 4)
+    free = _write_out(m, range(16, 20))
     m.env.run(until=0.5)
     assert not m.reclaim.reclaiming(0)
     assert m.counters.pswpout == 4 and m.swapio.kept_in_swapcache == 4
@@ -1646,14 +1653,8 @@ def test_a_written_folio_is_freed_at_completion_while_its_node_reclaims() -> Non
     """With kswapd at work on the node the rotated folio is reclaimed at once; the model
     frees it when its write completes."""
     m = machine("zswap.enabled=N")
-    make_resident(m, range(16, 18))
-    for p in range(16, 18):
-        m.lrus[0].remove(p)
-        m.pt.slot[p] = m.slots.alloc(0, p)
-        m.pt.state[p] = WRITEBACK
     m.reclaim.kswapd_awake[0] = True
-    free = m.alloc.nodes[0].free
-    m.swapio.write([16, 17], [0, 0])
+    free = _write_out(m, range(16, 18))
     m.env.run(until=0.5)
     assert m.swapio.kept_in_swapcache == 0 and m.alloc.nodes[0].free == free + 2
     assert m.pt.state[16] == DISK and m.pt.state[17] == DISK
