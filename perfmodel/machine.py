@@ -111,6 +111,8 @@ class Machine:
             env, era, pt, self.lrus, alloc, memcg, self.zswap, self.slots, swapio, counters,
             self.cpus, topo.node_cpus, kc.reclaim_ns_per_page * 1e-9, page_touch_s,
         )
+        swapio.lrus = self.lrus
+        swapio.reclaiming = self.reclaim.reclaiming
         self.fault = FaultHandler(
             env, era, pt, self.lrus, self.reclaim, self.zswap, self.slots, swapio, counters,
             sc.vm.page_cluster, dspec.kind != "hdd", kc.fault_ns * 1e-9, page_touch_s,

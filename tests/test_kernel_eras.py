@@ -984,7 +984,9 @@ def test_one_writeback_is_alloc_decompress_write() -> None:
     assert z.stored_pages == 0 and z.zpool.total_pages == pool_pages - 1
     assert m.pt.state[0] == WRITEBACK
     m.env.run(until=0.1)
-    assert m.pt.state[0] == DISK and m.device.writes == 1 and m.device.written_pages == 1
+    assert m.device.writes == 1 and m.device.written_pages == 1
+    # No reclaim runs on the node, so the written folio stays in the swap cache.
+    assert m.pt.state[0] == RESIDENT and m.pt.backing[0] == DISK
 
 
 def _memcg_at_zswap_max(release: str) -> ZRig:
@@ -1598,3 +1600,61 @@ def test_page_cluster_zero_reads_one_page() -> None:
     m = _swapped_window("vm.page-cluster=0")
     finish(m.fault.fault(task(m), m.processes[0].vma, 16, False))
     assert (m.counters.zswpin, m.counters.swap_ra) == (1, 0)
+
+
+def _write_out(m: Machine, pages: range) -> int:
+    """Resident pages isolated by reclaim and submitted to the disk, as pageout() leaves
+    them; returns node 0's free pages at submission."""
+    make_resident(m, pages)
+    for p in pages:
+        m.lrus[0].remove(p)
+        m.pt.slot[p] = m.slots.alloc(0, p)
+        m.pt.state[p] = WRITEBACK
+    free = m.alloc.nodes[0].free
+    m.swapio.write(list(pages), [0] * len(pages))
+    return free
+
+
+def test_a_written_folio_stays_in_the_swap_cache_until_reclaim() -> None:
+    """folio_end_writeback() -> folio_rotate_reclaimable() (every release): a folio whose
+    swap write completes is not freed. It waits, clean, at the inactive tail, and with no
+    reclaim on its node it keeps its frame: the next access maps it in a minor fault
+    (no read), and the next reclaim pass drops it without writing it again."""
+    from types import SimpleNamespace
+
+    from perfmodel.workload.process import Thread
+
+    m = machine("zswap.enabled=N")
+    free = _write_out(m, range(16, 20))
+    m.env.run(until=0.5)
+    assert not m.reclaim.reclaiming(0)
+    assert m.counters.pswpout == 4 and m.swapio.kept_in_swapcache == 4
+    assert m.alloc.nodes[0].free == free and m.memcg.pages == 4
+    assert all(m.pt.state[p] == RESIDENT and m.pt.backing[p] == DISK for p in range(16, 20))
+    # Page 16 one fault at a time, 17 and 18 in a vectorised run of hits: minor faults.
+    t = task(m)
+    finish(m.fault.fault(t, m.processes[0].vma, 16, False))
+    run = task(m)
+    thread = SimpleNamespace(m=m, task=run, single_node=True, access_s=np.zeros(1),
+                             proc=m.processes[0])
+    Thread._hits(thread, np.array([17, 18]), False)  # type: ignore[arg-type]
+    assert (m.counters.pgmajfault, m.counters.pswpin, m.counters.pgfault) == (0, 0, 3)
+    assert t.pending == pytest.approx(m.fault.fault_s + m.fault.swapcache_hit_s)
+    assert run.pending == pytest.approx(2 * (m.fault.fault_s + m.fault.swapcache_hit_s))
+    assert not m.pt.unmapped[16:19].any()
+    # Page 19 is first in line for reclaim, which frees it with no second write.
+    assert m.lrus[0].pop_inactive() == 19
+    assert m.reclaim.pageout(19, 0, 0, 0.0)[0] == FREED
+    assert m.pt.state[19] == DISK and m.counters.pswpout == 4
+    assert m.alloc.nodes[0].free == free + 1
+
+
+def test_a_written_folio_is_freed_at_completion_while_its_node_reclaims() -> None:
+    """With kswapd at work on the node the rotated folio is reclaimed at once; the model
+    frees it when its write completes."""
+    m = machine("zswap.enabled=N")
+    m.reclaim.kswapd_awake[0] = True
+    free = _write_out(m, range(16, 18))
+    m.env.run(until=0.5)
+    assert m.swapio.kept_in_swapcache == 0 and m.alloc.nodes[0].free == free + 2
+    assert m.pt.state[16] == DISK and m.pt.state[17] == DISK

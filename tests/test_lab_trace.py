@@ -514,3 +514,37 @@ def test_profile_costs_from_traced_runs() -> None:
     assert lines[0].startswith("  zswap_writeback_ns: 59000  #") and "a.json, b.json" in lines[0]
     assert lines[1].startswith("  kworker_wakeup_ns: 10500  #")
     assert trace_cost_lines([], 7000.0) == []
+
+
+# kswapd0 woken twice and kswapd1 once; usemem in direct reclaim twice (2 ms, 32 pages;
+# 1 ms, 0 pages) and a third begin left open by the end of the trace.
+RECLAIM = """\
+          usemem-156     [000] d..1.     5.000000: mm_vmscan_kswapd_wake: nid=0 order=0
+          usemem-156     [000] d..1.     5.500000: mm_vmscan_direct_reclaim_begin: order=0 gfp_flags=GFP_HIGHUSER_MOVABLE
+          usemem-156     [000] d..1.     5.502000: mm_vmscan_direct_reclaim_end: nr_reclaimed=32
+          usemem-156     [000] d..1.     6.200000: mm_vmscan_kswapd_wake: nid=0 order=0
+          usemem-156     [000] d..1.     6.300000: mm_vmscan_kswapd_wake: nid=1 order=0
+          usemem-156     [000] d..1.     6.400000: mm_vmscan_direct_reclaim_begin: order=0 gfp_flags=GFP_HIGHUSER_MOVABLE
+          usemem-156     [000] d..1.     6.401000: mm_vmscan_direct_reclaim_end: nr_reclaimed=0
+          usemem-156     [000] d..1.     6.500000: mm_vmscan_direct_reclaim_begin: order=0 gfp_flags=GFP_HIGHUSER_MOVABLE
+"""
+
+
+def test_summary_reclaim_events() -> None:
+    """kswapd wakeups by node, and each direct reclaim's time and nr_reclaimed, in all
+    and by pass (times from the pass start)."""
+    s = tr.summarize(_lines(RECLAIM), passes=[(0, 4.0, 6.0), (1, 6.0, 9.0)])
+    r = s["reclaim"]
+    assert r["kswapd_wakes"] == {"node0": 2, "node1": 1}
+    assert r["direct_reclaims"] == 2
+    assert r["direct_reclaim_us"]["p50"] == pytest.approx(1500.0)
+    assert r["direct_reclaimed"]["p50"] == pytest.approx(16.0)
+    p0, p1 = r["per_pass"]
+    assert p0 == {"pass": 0, "kswapd_wakes": 1, "first_kswapd_wake_s": pytest.approx(1.0),
+                  "direct_reclaims": 1, "first_direct_reclaim_s": pytest.approx(1.5),
+                  "direct_reclaim_ms": pytest.approx(2.0), "direct_reclaimed": 32}
+    assert p1["kswapd_wakes"] == 2 and p1["first_kswapd_wake_s"] == pytest.approx(0.2)
+    assert p1["direct_reclaims"] == 1 and p1["direct_reclaimed"] == 0
+    # The shrink worker's summary is unaffected by the reclaim events.
+    assert s["shrink_worker"]["runs"] == 0
+    json.dumps(s, allow_nan=False)

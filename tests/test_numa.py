@@ -292,12 +292,14 @@ def test_seed_vma_policy_keeps_writeback_pages_on_the_bound_node(seed_runs):
 
 def test_seed_vma_policy_moves_more_bytes_across_nodes(seed_runs):
     """The kworker on node 0 decompresses each entry either into a local page (task) or
-    into a node-1 page (vma): at least a page more per writeback crosses the interconnect
-    (more when zspages that fell back to node 0 are read from node 1)."""
+    into a node-1 page (vma), a page more across the interconnect per writeback. Under
+    the task policy the written folio then stays on node 0 in the swap cache (node 0 has
+    no reclaim), and a service thread that touches it again maps a remote page, which
+    gives back part of that difference."""
     task, vma = seed_runs["task"], seed_runs["vma"]
     per_wb_task = task.numa["cross_node_bytes"] / task.vmstat["zswpwb"]
     per_wb_vma = vma.numa["cross_node_bytes"] / vma.vmstat["zswpwb"]
-    assert per_wb_vma - per_wb_task > 0.85 * 4096
+    assert 0.25 * 4096 < per_wb_vma - per_wb_task < 4096
 
 
 def test_seed_scenario_needs_two_nodes(tmp_path: Path):

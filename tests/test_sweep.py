@@ -41,8 +41,8 @@ def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-def cli_args(out: Path) -> list[str]:
-    args = ["sweep", "--out", str(out), "-n", str(REPS), "-j", "2"]
+def cli_args(out: Path, reps: int = REPS) -> list[str]:
+    args = ["sweep", "--out", str(out), "-n", str(reps), "-j", "2"]
     for v in VARY:
         args += ["--vary", v]
     for s in TINY:
@@ -322,9 +322,9 @@ def test_dask_localcluster_gives_identical_results(reference: Path, tmp_path: Pa
         assert (tmp_path / "dask" / "runs" / p.name).read_bytes() == p.read_bytes()
 
 
-def _start(out: Path) -> subprocess.Popen[str]:
+def _start(out: Path, reps: int = REPS) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "perfmodel.cli", *cli_args(out)], cwd=ROOT, text=True,
+        [sys.executable, "-m", "perfmodel.cli", *cli_args(out, reps)], cwd=ROOT, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
 
@@ -384,7 +384,9 @@ def test_sigkill_loses_nothing_and_resume_matches(reference: Path, tmp_path: Pat
 def test_sigterm_and_sigint_stop_cleanly(sig: signal.Signals, group: bool,
                                          tmp_path: Path) -> None:
     out = tmp_path / "stopped"
-    proc = _start(out)
+    # 80 runs of about 0.3 s: the sweep cannot finish between its first run and the
+    # signal, however slow a loaded host makes this test.
+    proc = _start(out, reps=20)
     _wait_for_runs(out, 1, proc)
     if group:  # Ctrl-C on a terminal reaches the whole process group
         os.killpg(proc.pid, sig)

@@ -90,6 +90,7 @@ class FaultHandler:
         self._dirty = memoryview(pt.dirty)
         self._backing = memoryview(pt.backing)
         self._ra = memoryview(pt.readahead)
+        self._unmapped = memoryview(pt.unmapped)
         self._slot = memoryview(pt.slot)
         self.fault_latencies: list[float] = []
 
@@ -129,6 +130,9 @@ class FaultHandler:
         if self._ra[page]:
             self._ra[page] = False
             self.c.swap_ra_hit += 1
+            task.pending += self.swapcache_hit_s
+        elif self._unmapped[page]:
+            self._unmapped[page] = False
             task.pending += self.swapcache_hit_s
         self._ref[page] = True
         if write:

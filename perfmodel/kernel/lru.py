@@ -49,6 +49,12 @@ class NodeLRU:
         self._on_active[page] = False
         self.nr_inactive += 1
 
+    def add_inactive_tail(self, page: int) -> None:
+        """folio_rotate_reclaimable(): next in line for reclaim."""
+        self.inactive.appendleft((self._pt_seq[page] << _SHIFT) | page)
+        self._on_active[page] = False
+        self.nr_inactive += 1
+
     def add_active(self, page: int) -> None:
         self.active.append((self._pt_seq[page] << _SHIFT) | page)
         self._on_active[page] = True

@@ -31,6 +31,7 @@ class PageTable:
         "dirty",
         "backing",
         "readahead",
+        "unmapped",
         "slot",
         "handle",
         "seq",
@@ -51,6 +52,9 @@ class PageTable:
         self.backing = np.zeros(n, dtype=np.int8)
         # Brought in by swap readahead and not yet mapped: the next access is a minor fault.
         self.readahead = np.zeros(n, dtype=np.bool_)
+        # A written folio left in the swap cache after its write: the next access is a
+        # minor fault that swap_ra_hit does not count.
+        self.unmapped = np.zeros(n, dtype=np.bool_)
         self.slot = np.full(n, -1, dtype=np.int64)
         self.handle = np.full(n, -1, dtype=np.int64)
         # Bumped whenever the page leaves an LRU list, so stale list entries can be skipped.

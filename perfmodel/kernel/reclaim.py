@@ -78,9 +78,11 @@ class Reclaim:
         self._pgref = memoryview(pt.pgref)
         self._dirty = memoryview(pt.dirty)
         self._backing = memoryview(pt.backing)
+        self._unmapped = memoryview(pt.unmapped)
         self._slot = memoryview(pt.slot)
         self._content = memoryview(pt.content)
         self.kswapd_runs = 0
+        self.kswapd_awake = [False] * len(lrus)
         for nid in range(len(lrus)):
             env.process(self._kswapd(nid))
 
@@ -93,6 +95,7 @@ class Reclaim:
             # Clean swap-cache page: its copy in zswap, on disk or in the zeromap survives.
             self._state[page] = backing
             self._backing[page] = NO_BACKING
+            self._unmapped[page] = False
             self._free_frame(node)
             return FREED, 0.0
         slot = self._slot[page]
@@ -245,6 +248,7 @@ class Reclaim:
             self.kswapd_runs += 1
             task = Task(env, f"kswapd{nid}", least_loaded(mine), allowed=mine)
             yield from task.acquire()
+            self.kswapd_awake[nid] = True
             idle_rounds = 0
             # kswapd_shrink_node(): reclaim the node's high watermark, then shrink_slab()
             # once, at the priority that scan size calls for.
@@ -278,6 +282,13 @@ class Reclaim:
                                                  self.kswapd_priority(nid, nr_to_reclaim))
             yield from task.flush()
             task.release()
+            self.kswapd_awake[nid] = False
+
+    def reclaiming(self, nid: int) -> bool:
+        """Is reclaim scanning this node: its kswapd is awake, or allocations there
+        are below the low watermark (direct reclaim)."""
+        nd = self.alloc.nodes[nid]
+        return self.kswapd_awake[nid] or nd.free <= nd.wmark_low
 
     def kswapd_priority(self, nid: int, nr_to_reclaim: int) -> int:
         lru = self.lrus[nid]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
 
 from perfmodel.hw.swapdev import SwapDevice
 from perfmodel.kernel.counters import Counters
+from perfmodel.kernel.lru import NodeLRU
 from perfmodel.kernel.memcg import Memcg
 from perfmodel.kernel.page_alloc import PageAllocator
 from perfmodel.kernel.pages import DISK, RESIDENT, WRITEBACK, PageTable
@@ -64,6 +65,10 @@ class SwapIO:
         self.outstanding = 0
         self._tag_freed: simpy.Event | None = None
         self.tag_waits = 0  # times a submitter slept for a tag
+        # Set by the machine: each node's LRU, and whether reclaim is running on a node.
+        self.lrus: list[NodeLRU] = []
+        self.reclaiming: Callable[[int], bool] = lambda nid: True
+        self.kept_in_swapcache = 0
 
     @property
     def congested(self) -> bool:
@@ -157,6 +162,9 @@ class SwapIO:
             cur = self.inflight.get(p)
             if cur is not None and cur[0] == gen:
                 del self.inflight[p]
+                if state[p] == WRITEBACK and self.lrus and not self.reclaiming(nid):
+                    self._keep_in_swapcache(p, nid)
+                    continue
                 if state[p] == WRITEBACK:
                     state[p] = DISK
                 self.alloc.free(nid)
@@ -168,6 +176,21 @@ class SwapIO:
                 freed += 1
         if freed:
             self.alloc.signal_freed()
+
+    def _keep_in_swapcache(self, p: int, nid: int) -> None:
+        """folio_end_writeback() rotates the clean folio to the inactive tail, where the
+        next reclaim pass of its node frees it. With that node's reclaim running, that
+        is at once, and the model frees the frame here; with no reclaim on the node the
+        folio stays in the swap cache, holding its frame, until pressure returns."""
+        pt = self.pt
+        self._state[p] = RESIDENT
+        pt.backing[p] = DISK
+        pt.dirty[p] = False
+        pt.referenced[p] = False
+        pt.pgref[p] = False
+        pt.unmapped[p] = True
+        self.lrus[nid].add_inactive_tail(p)
+        self.kept_in_swapcache += 1
 
     def slot_busy(self, slot: int) -> bool:
         return slot in self.busy

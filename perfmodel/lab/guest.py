@@ -244,14 +244,19 @@ def plan_guest(
 
 
 # With --trace, just before @@RUN: the four workqueue events of the zswap shrink
-# work (filtered on its function's address) and the kworkers' sched_switch and
-# sched_wakeup. Each failure is a @@MISSING line and leaves T empty (no tracing);
+# work (filtered on its function's address), the kworkers' sched_switch and
+# sched_wakeup, and reclaim's own events (kswapd wakeups, direct reclaim). Each failure is a @@MISSING line and leaves T empty (no tracing);
 # a filter that cannot be set leaves its event off rather than trace everything.
 TRACE_EVENTS = (
     "workqueue_queue_work",
     "workqueue_activate_work",
     "workqueue_execute_start",
     "workqueue_execute_end",
+)
+RECLAIM_EVENTS = (
+    "mm_vmscan_kswapd_wake",
+    "mm_vmscan_direct_reclaim_begin",
+    "mm_vmscan_direct_reclaim_end",
 )
 TRACE_SETUP = f"""\
 # ftrace of the zswap shrink worker (perfmodel lab run --trace).
@@ -279,6 +284,9 @@ if [ -n "$T" ]; then
     && echo 1 > $T/events/sched/sched_switch/enable; }} 2>/dev/null || echo "@@MISSING trace: cannot enable sched/sched_switch"
   {{ echo 'comm ~ "kworker*"' > $T/events/sched/sched_wakeup/filter \\
     && echo 1 > $T/events/sched/sched_wakeup/enable; }} 2>/dev/null || echo "@@MISSING trace: cannot enable sched/sched_wakeup"
+  for e in {" ".join(RECLAIM_EVENTS)}; do
+    {{ echo 1 > $T/events/vmscan/$e/enable; }} 2>/dev/null || echo "@@MISSING trace: cannot enable vmscan/$e"
+  done
   {{ echo 1 > $T/tracing_on; }} 2>/dev/null || {{ echo "@@MISSING trace: cannot turn tracing on"; T=; }}
 fi"""
 # After @@EXIT: stop, then each CPU's buffer stats (overruns) and every event.

@@ -2,11 +2,13 @@
 
 With --trace, the guest's /init enables four workqueue events filtered on the
 `shrink_worker` function (queue_work, activate_work, execute_start,
-execute_end) and sched_switch / sched_wakeup filtered on kworker tasks, and
+execute_end), sched_switch / sched_wakeup filtered on kworker tasks, and
+reclaim's mm_vmscan_kswapd_wake and mm_vmscan_direct_reclaim_begin/_end, and
 dumps the trace buffer after the workload as `@@TRACE` lines. This module
 turns those lines (the text after the tag) into the record's `trace` key:
 how often the shrink work was queued and run, how long it waited and ran,
-and how much CPU its kworker used (validation/FORMAT.md describes the keys).
+how much CPU its kworker used, and when reclaim ran
+(validation/FORMAT.md describes the keys).
 
 Odd lines are skipped and missing events leave gaps (None), never an exception.
 Times are microseconds unless the key says `_ms` or `_s`.
@@ -45,6 +47,8 @@ _SWITCH = re.compile(
 _WORK = re.compile(r"work struct[= ]([0-9a-fA-Fx]+)")
 _FUNC = re.compile(r"function[= ](\S+)")
 _WAKEUP = re.compile(r"comm=(?P<comm>.+?) pid=(?P<pid>\d+)")
+_NID = re.compile(r"nid=(\d+)")
+_NR_RECLAIMED = re.compile(r"nr_reclaimed=(\d+)")
 # "overrun: N" but not "commit overrun: N".
 _OVERRUN = re.compile(r"(?<!commit )overrun:\s*(\d+)")
 _DROPPED = re.compile(r"dropped events:\s*(\d+)")
@@ -189,6 +193,9 @@ def summarize(
     comms: dict[int, str] = {}  # pid -> comm, from sched_switch
     queuers: Counter[str] = Counter()
     queued = 0
+    kswapd_wakes: list[tuple[float, int]] = []  # (time, node)
+    direct_open: dict[int, float] = {}  # pid -> its direct reclaim's begin
+    direct: list[tuple[float, float, int]] = []  # (begin, end, nr_reclaimed)
 
     def off(pid: int, t: float) -> None:
         if pid in on_since:
@@ -216,6 +223,16 @@ def summarize(
             wm = _WAKEUP.search(ev.body)
             if wm is not None and pending and wm["comm"].startswith("kworker/"):
                 woken.setdefault(int(wm["pid"]), ev.t)
+            continue
+        if ev.name.startswith("mm_vmscan_"):
+            if ev.name == "mm_vmscan_kswapd_wake":
+                nm = _NID.search(ev.body)
+                kswapd_wakes.append((ev.t, int(nm.group(1)) if nm else -1))
+            elif ev.name == "mm_vmscan_direct_reclaim_begin":
+                direct_open[ev.pid] = ev.t
+            elif ev.name == "mm_vmscan_direct_reclaim_end" and ev.pid in direct_open:
+                rm = _NR_RECLAIMED.search(ev.body)
+                direct.append((direct_open.pop(ev.pid), ev.t, int(rm.group(1)) if rm else 0))
             continue
         if ev.pid not in on_since and ev.pid != 0:
             # Any event shows its task on a CPU, even without a switch-in in the trace.
@@ -301,7 +318,21 @@ def summarize(
             if r.end is not None:
                 others[comm] += _overlap(sp, starts[pid], r.start, r.end)
     per_pass = []
+    reclaim_per_pass = []
     for idx, a, b in passes:
+        wakes = [t for t, _ in kswapd_wakes if a <= t < b]
+        dr = [d for d in direct if a <= d[0] < b]
+        reclaim_per_pass.append(
+            {
+                "pass": idx,
+                "kswapd_wakes": len(wakes),
+                "first_kswapd_wake_s": round(wakes[0] - a, 6) if wakes else None,
+                "direct_reclaims": len(dr),
+                "first_direct_reclaim_s": round(dr[0][0] - a, 6) if dr else None,
+                "direct_reclaim_ms": round(sum(e - s for s, e, _ in dr) * 1e3, 3),
+                "direct_reclaimed": sum(n for _, _, n in dr),
+            }
+        )
         inside = [r for r in runs if a <= r.start < b]
         per_pass.append(
             {
@@ -389,6 +420,13 @@ def summarize(
         "first_s": round(events[0].t, 6) if events else None,
         "last_s": round(t_last, 6) if events else None,
         WORK_FUNCTION: worker,
+        "reclaim": {
+            "kswapd_wakes": dict(Counter(f"node{n}" for _, n in kswapd_wakes)),
+            "direct_reclaims": len(direct),
+            "direct_reclaim_us": _pct([e - s for s, e, _ in direct], 1e6),
+            "direct_reclaimed": _pct([float(n) for _, _, n in direct], 1.0),
+            "per_pass": reclaim_per_pass,
+        },
     }
 
 

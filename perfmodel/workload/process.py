@@ -132,6 +132,7 @@ class WorkloadProcess:
         lo, hi = self.base, self.base + self.npages
         pt.backing[lo:hi] = 0
         pt.readahead[lo:hi] = False
+        pt.unmapped[lo:hi] = False
         pt.dirty[lo:hi] = False
         pt.referenced[lo:hi] = False
         pt.pgref[lo:hi] = False
@@ -310,20 +311,16 @@ class Thread:
             remote = int((nodes != task.cpu.node).sum())
             m.alloc.stat.cross_node_bytes += remote * self.proc.spec.bytes_per_access
         pt.referenced[run] = True
-        ra = pt.readahead[run]
-        if ra.any():
-            # Readahead pages are in the swap cache but not mapped: a minor fault each.
-            hit = run[ra]
-            pt.readahead[hit] = False
+        hit = _map_swapcache(m, task, run, pt.readahead)
+        if hit is not None:
             k = len(hit)
             m.counters.swap_ra_hit += k
-            m.counters.pgfault += k
-            # Each is a minor fault that maps the swap-cache page (ra_hit_s includes fault_s).
-            task.pending += k * m.fault.ra_hit_s
             if m.fault.vma_readahead:
                 self.proc.vma.ra.hit(int(hit[-1]), k)
             else:
                 m.fault.cluster_ra.hits += k
+        # Written folios left in the swap cache (no reclaim on their node).
+        _map_swapcache(m, task, run, pt.unmapped)
         if writes is False:
             return
         w = run if writes is True else run[writes]
@@ -336,3 +333,17 @@ class Thread:
             for p in w[has_slot].tolist():
                 m.fault.drop_swap(p)
                 task.pending += m.fault.fault_s
+
+
+def _map_swapcache(m: Machine, task: Task, run: np.ndarray, flag: np.ndarray) -> np.ndarray | None:
+    """Pages of the run in the swap cache but not mapped (flag set): a minor fault each,
+    which maps the folio (ra_hit_s includes fault_s). Returns them, or None."""
+    sel = flag[run]
+    if not sel.any():
+        return None
+    hit = run[sel]
+    flag[hit] = False
+    k = len(hit)
+    m.counters.pgfault += k
+    task.pending += k * m.fault.ra_hit_s
+    return hit
