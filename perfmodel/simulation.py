@@ -172,6 +172,7 @@ def collect(
                     "elapsed_s": dur,
                     "throughput_mbps": b / dur / 1e6 if dur > 0 else 0.0,
                     "accesses": pr.accesses,
+                    "cpu_pages": [pr.cpu_pages.get(i, 0) for i in range(len(m.cpus))],
                     "counters": pr.counters or {},
                 })
             dur = rec.end_s - rec.start_s

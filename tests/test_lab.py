@@ -236,6 +236,21 @@ def test_console_workload() -> None:
     assert lat is not None and set(lat) == {"sampling", "count", "p50", "p90", "p99", "p999"}
     assert lat["sampling"] == "stride"  # a usemem from before hashed sampling
     assert lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"]
+    assert all("cpu_pages" not in p for p in w["passes"])  # a usemem from before cpu_pages
+
+
+def test_console_workload_cpu_pages() -> None:
+    """cpu_pages of a pass is summed over its processes, CPU by CPU; a process that
+    saw fewer CPUs counts zero for the rest."""
+    text = "\n".join([
+        '@@PASS {"proc":0,"pass":0,"kind":"fill","elapsed_s":2.0,"throughput_mbps":1.0,'
+        '"accesses":100,"bytes":409600,"cpu_pages":[60,40]}',
+        '@@PASS {"proc":1,"pass":0,"kind":"fill","elapsed_s":3.0,"throughput_mbps":1.0,'
+        '"accesses":100,"bytes":409600,"cpu_pages":[100]}',
+    ])
+    w = con.workload_record(con.parse_console(text))
+    assert w["passes"][0]["cpu_pages"] == [160, 40]
+    assert w["passes"][0]["accesses"] == 200
 
 
 def test_console_escapes_and_kernel_lines() -> None:
@@ -325,6 +340,7 @@ def test_usemem_output_parses(usemem: Path) -> None:
     assert len(c.passes) == 6  # 2 processes x (fill + 2 passes)
     w = con.workload_record(c)
     assert [p["accesses"] for p in w["passes"]] == [1024, 1024, 1024]
+    assert [sum(p["cpu_pages"]) for p in w["passes"]] == [1024, 1024, 1024]
     lat = w["latency_us"]
     # One access in 4 by a hash of its position: about 2 x 2 x 128, binomially.
     assert lat is not None and lat["sampling"] == "hashed"

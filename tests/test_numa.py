@@ -200,6 +200,10 @@ def test_bind_to_remote_node(small_run):
     # Every access crosses the interconnect.
     assert r.numa["cross_node_bytes"] >= 96 * 256 * 4096
 
+    # Each pass counts its accesses by the CPU that made them (usemem's cpu_pages).
+    for ps in r.to_dict()["workload"]["processes"][0]["passes"]:
+        assert ps["cpu_pages"][0] == ps["accesses"] and sum(ps["cpu_pages"]) == ps["accesses"]
+
 
 def test_local_policy_falls_back_to_the_other_node(small_run):
     """A local-policy task on node 0 fills node 0 to its low watermark, then takes node 1's

@@ -263,6 +263,28 @@ def test_compare_arithmetic_on_a_known_result(lab_result: Result) -> None:
     assert "reject_alloc_fail" not in rows
 
 
+def test_cpu_pages_per_pass(lab_result: Result) -> None:
+    """usemem's cpu_pages of a multi-CPU guest is compared CPU by CPU and pass by pass,
+    the model's summed over its processes; a one-CPU report is not compared."""
+    data = json.loads(LAB.read_text())
+    data["workload"]["passes"][0]["cpu_pages"] = [300, 100]
+    data["workload"]["passes"][1]["cpu_pages"] = [400]
+    rec = parse_record(data, "cpu.json")
+    m = measured(rec)
+    assert m["pass0.cpu0_pages"] == 300 and m["pass0.cpu1_pages"] == 100
+    assert not any(k.startswith("pass1.cpu") for k in m)
+    res = _fake_result(lab_result)
+    for proc, split in zip(res.workload["processes"], ([150, 50],), strict=True):
+        proc["passes"][0]["cpu_pages"] = split
+    res.workload["processes"].append(
+        {"passes": [{"pass": 0, "kind": "fill", "elapsed_s": 0.1, "throughput_mbps": 1.0,
+                     "accesses": 1, "cpu_pages": [50, 150]}]})
+    rows = {r.metric: r for r in compare(rec, res)}
+    assert (rows["pass0.cpu0_pages"].predicted, rows["pass0.cpu1_pages"].predicted) == (200, 200)
+    assert rows["pass0.cpu1_pages"].rel_error == pytest.approx(1.0)
+    assert parse_bounds(["pass0.cpu1_pages=0.2"]) == {"pass0.cpu1_pages": 0.2}
+
+
 def test_measured_zero_gives_absolute_difference(lab_result: Result) -> None:
     res = _fake_result(lab_result, debugfs={"written_back_pages": 7, "reject_alloc_fail": 0})
     rows = {r.metric: r for r in compare(load_record(LAB), res)}
@@ -543,7 +565,8 @@ def test_collect_passes_and_counter_deltas(tmp_path: Path) -> None:
                         record_id="t-1", echo=lines.append)
     assert path == tmp_path / "r.json" and load_record(path).id == "t-1"
     assert lines[0] == "starting" and lines[1].startswith("@@PASS ")
-    assert [p.model_dump(by_alias=True) for p in rec.workload.passes] == [pass0, pass1]
+    assert [p.model_dump(by_alias=True, exclude_none=True)
+            for p in rec.workload.passes] == [pass0, pass1]
     assert len(rec.snapshots.passes) == 2
     assert rec.snapshots.passes[1].debugfs_zswap["stored_pages"] == 777
     assert rec.snapshots.after.debugfs_zswap["stored_pages"] == 0

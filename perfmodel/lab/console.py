@@ -242,15 +242,22 @@ def workload_record(c: Console) -> dict[str, Any]:
         rows = by_pass[idx]
         elapsed = max(float(r["elapsed_s"]) for r in rows)
         nbytes = sum(float(r.get("bytes", 0)) for r in rows)
-        passes.append(
-            {
-                "pass": idx,
-                "kind": str(rows[0]["kind"]),
-                "elapsed_s": elapsed,
-                "throughput_mbps": nbytes / elapsed / 1e6 if elapsed > 0 else 0.0,
-                "accesses": sum(int(r["accesses"]) for r in rows),
-            }
-        )
+        entry: dict[str, Any] = {
+            "pass": idx,
+            "kind": str(rows[0]["kind"]),
+            "elapsed_s": elapsed,
+            "throughput_mbps": nbytes / elapsed / 1e6 if elapsed > 0 else 0.0,
+            "accesses": sum(int(r["accesses"]) for r in rows),
+        }
+        per_cpu = [r.get("cpu_pages") for r in rows]
+        if all(isinstance(v, list) for v in per_cpu):
+            # usemem's sched_getcpu() samples: pages touched on each CPU, all processes.
+            width = max(len(v) for v in per_cpu)  # type: ignore[arg-type]
+            entry["cpu_pages"] = [
+                sum(int(v[i]) for v in per_cpu if i < len(v))  # type: ignore[index, arg-type]
+                for i in range(width)
+            ]
+        passes.append(entry)
     lat = None
     if c.latency is not None:
         lat = {"sampling": str(c.latency.get("sampling", "stride")),

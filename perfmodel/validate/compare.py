@@ -205,6 +205,7 @@ def lost_time(record: RunRecord) -> float | None:
 
 _NODE_METRIC_RE = re.compile(r"^(node\d+)\.(\w+)$")
 _PASS_COUNTER_RE = re.compile(r"^pass(\d+)\.(\w+)$")
+_CPU_PAGES_RE = re.compile(r"^pass(\d+)\.cpu(\d+)_pages$")
 
 
 def _pass_lookup(result: Result) -> dict[int, dict[str, Any]]:
@@ -235,6 +236,16 @@ def _predicted(name: str, result: Result) -> tuple[float, str] | None:
         if "p99_us" not in acc:
             return None
         return float(acc["p99_us"]), "latency.access.p99_us"
+    m = _CPU_PAGES_RE.match(name)
+    if m:
+        idx, cpu = int(m.group(1)), int(m.group(2))
+        # Summed over the processes, as usemem's report is.
+        got = [p.get("cpu_pages") for proc in result.workload.get("processes") or []
+               for p in proc.get("passes", []) if int(p["pass"]) == idx]
+        if not got or any(v is None or cpu >= len(v) for v in got):
+            return None
+        return (float(sum(v[cpu] for v in got)),
+                f"workload.processes[*].passes[{idx}].cpu_pages[{cpu}]")
     m = _PASS_COUNTER_RE.match(name)
     if m:
         idx, counter = int(m.group(1)), m.group(2)
@@ -373,7 +384,7 @@ def is_metric_name(name: str) -> bool:
              "elapsed_s", ACCESS_P99, SHRINK_WORKER_RUNS}
     pc = _PASS_COUNTER_RE.match(name)
     return (name in fixed or bool(_PASS_METRIC_RE.match(name) or _NODE_METRIC_RE.match(name))
-            or bool(pc and pc.group(2) in PER_PASS_COUNTERS))
+            or bool(pc and pc.group(2) in PER_PASS_COUNTERS) or bool(_CPU_PAGES_RE.match(name)))
 
 
 def parse_bounds(items: Iterable[str]) -> dict[str, float]:

@@ -121,6 +121,8 @@ class PassReport(_RecordModel):
     elapsed_s: float = Field(ge=0)
     throughput_mbps: float = Field(ge=0)
     accesses: int = Field(ge=0)
+    # Pages touched on each CPU (usemem's sched_getcpu() samples), from round 7 on.
+    cpu_pages: list[Annotated[int, Field(ge=0)]] | None = None
 
 
 class LatencyReport(_RecordModel):
@@ -374,6 +376,10 @@ def measured(record: RunRecord) -> dict[str, float]:
     for p in sorted(record.workload.passes, key=lambda p: p.pass_):
         out[f"pass{p.pass_}_elapsed_s"] = p.elapsed_s
         out[f"pass{p.pass_}_throughput_mbps"] = p.throughput_mbps
+        if p.cpu_pages and len(p.cpu_pages) > 1:
+            # Where an unpinned worker ran; on one CPU it is just the access count.
+            for j, n in enumerate(p.cpu_pages):
+                out[f"pass{p.pass_}.cpu{j}_pages"] = float(n)
     prev = snaps.before
     for i, snap in enumerate(snaps.passes):
         d = diff_snapshots(prev, snap)

@@ -41,6 +41,8 @@ class PassRecord:
     # The kernel counters when the pass ended (its last thread), cumulative: a lab
     # record's snapshots are taken at the same points.
     counters: dict[str, int] | None = None
+    # Accesses made on each CPU (by CPU id), as usemem's cpu_pages counts them.
+    cpu_pages: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -232,6 +234,8 @@ class Thread:
             faults = yield from self._access(pages, writes, isinstance(pattern, Sequential))
             left -= n
             pr.accesses += n
+            cpu_id = self.task.cpu.id
+            pr.cpu_pages[cpu_id] = pr.cpu_pages.get(cpu_id, 0) + n
             self.rec.accesses += n
             # Aim for a few faults per chunk: the residency mask is rebuilt after each.
             if faults * 4 < n:
