@@ -372,3 +372,42 @@ def test_usemem_mbind_to_a_missing_node_fails(usemem: Path):
     out = subprocess.run([str(usemem), "1M", "--mempolicy", "bind:63"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "@@ERROR mbind" in out.stdout
+
+
+def test_direct_reclaim_visits_every_node_of_the_zonelist():
+    """shrink_zones() (every release): direct reclaim shrinks each node of the zonelist
+    once, each to its own SWAP_CLUSTER_MAX (shrink_lruvec() counts from zero per node),
+    rather than stopping at the first node that gives back enough."""
+    from perfmodel.machine import Machine
+
+    sc, prof = api.prepare("usemem", "xeon-2s-nvme", [
+        "memory.ram=64MiB", "memory.reserved=8MiB", "swap.size=512MiB",
+        "workload.processes.0.footprint=8MiB", "workload.processes.0.start_s=1000"], [])
+    m = Machine(sc, prof, seed=1)
+    pt = m.pt
+    for nid, pages in ((0, range(0, 200)), (1, range(200, 400))):
+        for p in pages:
+            pt.state[p] = 1  # RESIDENT
+            pt.node[p] = nid
+            pt.dirty[p] = True
+            pt.content[p] = 2  # text
+            pt.csize[p] = 2000
+            m.lrus[nid].add_inactive(p)
+        m.memcg.pages += len(pages)
+    m.env.run(until=1e-9)  # the kswapds are asleep; keep them so
+    for nd in m.alloc.nodes:
+        nd.free = nd.wmark_min  # the slow path fails: direct reclaim
+        nd.kswapd_wake = None
+    got = []
+
+    def faulting():
+        t = Task(m.env, "usemem", m.cpus[0])
+        yield from t.acquire()
+        got.append((yield from m.reclaim.alloc_page(t, 0)))
+
+    m.env.process(faulting())
+    m.env.run(until=1e-3)
+    assert len(got) == 1 and m.counters.allocstall == 1
+    left = [sum(pt.state[p] == 1 for p in r) for r in (range(0, 200), range(200, 400))]
+    assert left == [200 - 32, 200 - 32]
+    assert m.counters.pgsteal_direct == 64

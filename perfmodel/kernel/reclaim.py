@@ -308,13 +308,13 @@ class Reclaim:
                 break
             self.c.allocstall += 1
             rec = 0
+            # shrink_zones(): every node of the zonelist once, each to its own
+            # nr_to_reclaim (shrink_lruvec() counts from zero for each node).
             for n in alloc.order(preferred, allowed):
                 r, _, cost = self.shrink_node(n, SWAP_CLUSTER_MAX, task.cpu, task.now, False)
                 task.pending += cost
                 rec += r
                 yield from self.wait_for_requests(task)
-                if rec >= SWAP_CLUSTER_MAX:
-                    break
             if rec == 0:
                 stalls = yield from self._throttle(task, stalls, "the page allocator")
         self.memcg.pages += 1
