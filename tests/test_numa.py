@@ -14,10 +14,12 @@ from perfmodel import api
 from perfmodel.config import load_profile, load_scenario
 from perfmodel.config.scenario import MempolicySpec
 from perfmodel.errors import ConfigError
+from perfmodel.hw.compressor import TEXT
 from perfmodel.hw.cpu import CPU
 from perfmodel.hw.numa import Topology
 from perfmodel.kernel.mempolicy import Mempolicy, NumaStat
 from perfmodel.kernel.page_alloc import PageAllocator
+from perfmodel.kernel.pages import RESIDENT
 from perfmodel.kernel.sched import Task
 from perfmodel.lab import console as con
 from perfmodel.lab.guest import init_script, plan_guest
@@ -387,10 +389,10 @@ def test_direct_reclaim_visits_every_node_of_the_zonelist():
     pt = m.pt
     for nid, pages in ((0, range(0, 200)), (1, range(200, 400))):
         for p in pages:
-            pt.state[p] = 1  # RESIDENT
+            pt.state[p] = RESIDENT
             pt.node[p] = nid
             pt.dirty[p] = True
-            pt.content[p] = 2  # text
+            pt.content[p] = TEXT
             pt.csize[p] = 2000
             m.lrus[nid].add_inactive(p)
         m.memcg.pages += len(pages)
@@ -408,6 +410,6 @@ def test_direct_reclaim_visits_every_node_of_the_zonelist():
     m.env.process(faulting())
     m.env.run(until=1e-3)
     assert len(got) == 1 and m.counters.allocstall == 1
-    left = [sum(pt.state[p] == 1 for p in r) for r in (range(0, 200), range(200, 400))]
+    left = [sum(pt.state[p] == RESIDENT for p in r) for r in (range(0, 200), range(200, 400))]
     assert left == [200 - 32, 200 - 32]
     assert m.counters.pgsteal_direct == 64

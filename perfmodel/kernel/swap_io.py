@@ -65,7 +65,8 @@ class SwapIO:
         self.outstanding = 0
         self._tag_freed: simpy.Event | None = None
         self.tag_waits = 0  # times a submitter slept for a tag
-        # Set by the machine: each node's LRU, and whether reclaim is running on a node.
+        # Set by the machine: each node's LRU, and whether reclaim is running on a node
+        # (on its own, as in unit tests, every written frame is freed at completion).
         self.lrus: list[NodeLRU] = []
         self.reclaiming: Callable[[int], bool] = lambda nid: True
         self.kept_in_swapcache = 0
@@ -162,7 +163,7 @@ class SwapIO:
             cur = self.inflight.get(p)
             if cur is not None and cur[0] == gen:
                 del self.inflight[p]
-                if state[p] == WRITEBACK and self.lrus and not self.reclaiming(nid):
+                if state[p] == WRITEBACK and not self.reclaiming(nid):
                     self._keep_in_swapcache(p, nid)
                     continue
                 if state[p] == WRITEBACK:

@@ -249,14 +249,13 @@ def workload_record(c: Console) -> dict[str, Any]:
             "throughput_mbps": nbytes / elapsed / 1e6 if elapsed > 0 else 0.0,
             "accesses": sum(int(r["accesses"]) for r in rows),
         }
-        per_cpu = [r.get("cpu_pages") for r in rows]
-        if all(isinstance(v, list) for v in per_cpu):
+        per_cpu: list[list[Any]] = [r["cpu_pages"] for r in rows
+                                     if isinstance(r.get("cpu_pages"), list)]
+        if per_cpu and len(per_cpu) == len(rows):
             # usemem's sched_getcpu() samples: pages touched on each CPU, all processes.
-            width = max(len(v) for v in per_cpu)  # type: ignore[arg-type]
-            entry["cpu_pages"] = [
-                sum(int(v[i]) for v in per_cpu if i < len(v))  # type: ignore[index, arg-type]
-                for i in range(width)
-            ]
+            width = max(len(v) for v in per_cpu)
+            entry["cpu_pages"] = [sum(int(v[i]) for v in per_cpu if i < len(v))
+                                  for i in range(width)]
         passes.append(entry)
     lat = None
     if c.latency is not None:

@@ -245,8 +245,9 @@ def plan_guest(
 
 # With --trace, just before @@RUN: the four workqueue events of the zswap shrink
 # work (filtered on its function's address), the kworkers' sched_switch and
-# sched_wakeup, and reclaim's own events (kswapd wakeups, direct reclaim). Each failure is a @@MISSING line and leaves T empty (no tracing);
-# a filter that cannot be set leaves its event off rather than trace everything.
+# sched_wakeup, and reclaim's own events (kswapd wakeups, direct reclaim). Each
+# failure is a @@MISSING line and leaves T empty (no tracing); a filter that cannot
+# be set leaves its event off rather than trace everything.
 TRACE_EVENTS = (
     "workqueue_queue_work",
     "workqueue_activate_work",
