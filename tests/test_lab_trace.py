@@ -16,7 +16,14 @@ from perfmodel.config import load_profile, load_scenario
 from perfmodel.lab import __main__ as lab_main
 from perfmodel.lab import console as con
 from perfmodel.lab import trace as tr
-from perfmodel.lab.guest import TRACE_DUMP, GuestPlan, init_script, plan_guest
+from perfmodel.lab.guest import (
+    POOL_DUMP,
+    POOL_SAMPLER,
+    TRACE_DUMP,
+    GuestPlan,
+    init_script,
+    plan_guest,
+)
 from perfmodel.lab.run import check_console, command_line, make_record
 from perfmodel.validate.record import parse_record, record_to_dict
 
@@ -381,6 +388,9 @@ def test_init_script_with_trace(lab_profile: Path) -> None:
     stop = at("echo 0 > $T/tracing_on")
     assert exit_ < stop < at("@@TRACESTAT") < at("sed 's/^/@@TRACE /'") < at("@@TRACEEND")
     assert at("@@TRACEEND") < len(lines) - 2 and lines[-2] == "poweroff -f"
+    # The pool sampler starts after tracing is on and is dumped before the trace.
+    assert at("echo 1 > $T/tracing_on") < at("POOL_FILE=") < run
+    assert exit_ < at("sed 's/^/@@POOL /'") < stop
     sh = shutil.which("sh")
     if sh is not None:
         subprocess.run([sh, "-n"], input=text, text=True, check=True)
@@ -408,6 +418,41 @@ def test_trace_dump_snippet(tmp_path: Path) -> None:
     out = subprocess.run(["sh", "-c", f"T=\n{TRACE_DUMP}"], capture_output=True, text=True,
                          check=True).stdout
     assert out == ""
+
+
+@pytest.mark.skipif(shutil.which("sh") is None or not Path("/proc/uptime").exists(),
+                    reason="no sh or /proc")
+def test_pool_sampler_snippet(tmp_path: Path) -> None:
+    """POOL_SAMPLER and POOL_DUMP run by sh against a fake debugfs: samples come back as
+    @@POOL lines, in POOL_COLUMNS order, and reach the trace record."""
+    d = tmp_path / "zswap"
+    d.mkdir()
+    for name, value in (("pool_total_size", 8192), ("stored_pages", 3), ("pool_limit_hit", 7),
+                        ("written_back_pages", 2)):
+        (d / name).write_text(f"{value}\n")
+    env = f"D={d}\nPOOL_FILE={tmp_path / 'samples'}\n"
+    out = subprocess.run(["sh", "-c", f"{env}{POOL_SAMPLER}\nsleep 0.3\n{POOL_DUMP}"],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    c = con.parse_console(out)
+    assert len(c.pool_samples) >= 2
+    assert all(s[1:] == [8192, 3, 7, 2] for s in c.pool_samples)
+    assert c.pool_samples[0][0] <= c.pool_samples[-1][0]
+    rec = tr.trace_record(c, {})
+    assert rec["pool"]["columns"] == list(tr.POOL_COLUMNS)
+    assert rec["pool"]["samples"][0][1:] == [8192, 3, 7, 2]
+    # No debugfs: one @@MISSING line, no sampler, nothing dumped.
+    env = f"D={tmp_path / 'none'}\nPOOL_FILE={tmp_path / 'samples2'}\n"
+    out = subprocess.run(["sh", "-c", f"{env}{POOL_SAMPLER}\n{POOL_DUMP}"],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    c = con.parse_console(out)
+    assert c.pool_samples == [] and c.missing == [
+        f"trace: no {tmp_path / 'none'}/pool_total_size to sample"]
+
+
+def test_console_pool_tag() -> None:
+    c = con.parse_console("@@POOL 12.5 4096 1 0 0\n@@POOL 12.55 8192 2 1\n@@POOL x 1 2 3 4\n")
+    assert c.pool_samples == [[12.5, 4096.0, 1.0, 0.0, 0.0]]  # short and odd lines are skipped
+    assert "pool" not in tr.trace_record(con.parse_console("@@EXIT 0\n"), {})
 
 
 # ---- record ----

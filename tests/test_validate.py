@@ -28,6 +28,7 @@ from perfmodel.validate.compare import (
     parse_bounds,
     predict,
     prepare,
+    repeat_floor,
     repeat_spread,
     summarize,
     unmodelled,
@@ -669,6 +670,21 @@ def test_repeat_spread_is_the_median_over_ordered_pairs_of_repeats() -> None:
     assert spread["zero"] == (pytest.approx(1.0), 1)  # |0 - 3| / 3 only
 
 
+def test_repeat_floor_predicts_each_run_by_its_other_repeats() -> None:
+    """(100, 125, 150), model 120 for each: the others' means 137.5, 125 and 112.5 miss by
+    0.375, 0 and 0.25; the model by 0.2, 0.04 and 0.2. (50, 0), model 45: 50 is predicted
+    by 0 (miss 1.0), the model misses by 0.1; the run measuring 0 has no relative error.
+    A group of one has no floor. Medians over 4 runs: 0.3125 and 0.15."""
+    groups = [
+        [[_row("wb", 100, 120)], [_row("wb", 125, 120)], [_row("wb", 150, 120)]],
+        [[_row("wb", 50, 45)], [_row("wb", 0, 45)]],
+        [[_row("wb", 10, 99), _row("alone", 5, 5)]],
+    ]
+    floor, model, runs = repeat_floor(groups)["wb"]
+    assert (floor, model, runs) == (pytest.approx(0.3125), pytest.approx(0.15), 4)
+    assert "alone" not in repeat_floor(groups)
+
+
 def test_configuration_key_groups_repeats_of_a_run() -> None:
     """The reference run's repeats share a key (MemTotal differs between boots); a run
     with another pool size or another guest does not."""
@@ -691,3 +707,6 @@ def test_summary_carries_the_repeat_spread() -> None:
     s = summary["written_back_pages"]
     assert s.repeat_pairs == 2
     assert s.repeat_median_abs_rel_diff == pytest.approx(sum(expect) / 2)
+    # Two repeats: each predicts the other, so the floor is the same median.
+    assert s.floor_runs == 2
+    assert s.floor_median_abs_rel_error == pytest.approx(sum(expect) / 2)

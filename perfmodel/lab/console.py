@@ -17,6 +17,8 @@ Lines meant for the host start with '@@' (written by /init and usemem):
     @@TRACE <trace line>       with --trace: one line of the ftrace buffer, after @@EXIT
     @@TRACESTAT <cpuN> <text>  that CPU's ring buffer stats on one line (entries, overrun, ...)
     @@TRACEEND                 the trace dump is complete
+    @@POOL <uptime> <pool_total_size> <stored_pages> <pool_limit_hit> <written_back_pages>
+                               with --trace: zswap's debugfs sampled during the run
 
 Anything else (kernel messages, QEMU noise) is ignored.
 """
@@ -66,6 +68,7 @@ class Console:
     exit_status: int | None = None
     tail: list[str] = field(default_factory=list)
     trace_lines: list[str] = field(default_factory=list)  # raw text after '@@TRACE '
+    pool_samples: list[list[float]] = field(default_factory=list)  # @@POOL lines
     trace_stats: list[str] = field(default_factory=list)
     trace_end: bool = False
 
@@ -143,6 +146,10 @@ def parse_console(text: str) -> Console:
             c.errors.append(rest)
         elif tag == "LOG":
             c.logs.append(rest)
+        elif tag == "POOL":
+            fields = rest.split()
+            if len(fields) == 5 and all(_is_float(f) for f in fields):
+                c.pool_samples.append([float(f) for f in fields])
         elif tag == "TRACESTAT":
             c.trace_stats.append(rest)
         elif tag == "TRACEEND":

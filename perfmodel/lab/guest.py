@@ -259,6 +259,30 @@ RECLAIM_EVENTS = (
     "mm_vmscan_direct_reclaim_begin",
     "mm_vmscan_direct_reclaim_end",
 )
+# With --trace, zswap's debugfs gauges every POOL_SAMPLE_S into a RAM file, printed
+# after the run as @@POOL lines: the pool's path to its limit and back, which the
+# per-pass snapshots cannot show. `read` is a shell builtin, so a sample forks only
+# its sleep.
+POOL_SAMPLE_S = 0.05
+POOL_SAMPLER = f"""\
+D=${{D:-/sys/kernel/debug/zswap}}
+POOL_FILE=${{POOL_FILE:-/pool.samples}}
+P=
+if [ -r $D/pool_total_size ]; then
+  ( while :; do
+      read u _ < /proc/uptime; read a < $D/pool_total_size; read b < $D/stored_pages
+      read h < $D/pool_limit_hit; read w < $D/written_back_pages
+      echo "$u $a $b $h $w"; sleep {POOL_SAMPLE_S}
+    done > $POOL_FILE ) &
+  P=$!
+else
+  echo "@@MISSING trace: no $D/pool_total_size to sample"
+fi"""
+POOL_DUMP = """\
+if [ -n "$P" ]; then
+  kill $P
+  sed 's/^/@@POOL /' $POOL_FILE
+fi"""
 TRACE_SETUP = f"""\
 # ftrace of the zswap shrink worker (perfmodel lab run --trace).
 mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
@@ -289,9 +313,10 @@ if [ -n "$T" ]; then
     {{ echo 1 > $T/events/vmscan/$e/enable; }} 2>/dev/null || echo "@@MISSING trace: cannot enable vmscan/$e"
   done
   {{ echo 1 > $T/tracing_on; }} 2>/dev/null || {{ echo "@@MISSING trace: cannot turn tracing on"; T=; }}
-fi"""
+fi
+{POOL_SAMPLER}"""
 # After @@EXIT: stop, then each CPU's buffer stats (overruns) and every event.
-TRACE_DUMP = """\
+TRACE_DUMP = POOL_DUMP + """
 if [ -n "$T" ]; then
   echo 0 > $T/tracing_on
   for d in $T/per_cpu/cpu*; do echo "@@TRACESTAT ${d##*/} $(tr '\\n' ' ' < $d/stats)"; done

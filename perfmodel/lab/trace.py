@@ -430,6 +430,11 @@ def summarize(
     }
 
 
+# The guest's debugfs samples (@@POOL): uptime, then zswap's gauges and counters.
+POOL_COLUMNS = ("uptime_s", "pool_total_size", "stored_pages", "pool_limit_hit",
+                "written_back_pages")
+
+
 def _written_back(snapshots: dict[str, Any]) -> int | None:
     """zswpwb over the run: the final snapshot's /proc/vmstat minus the first's."""
     last = snapshots.get("after") or (snapshots.get("passes") or [None])[-1]
@@ -441,10 +446,14 @@ def _written_back(snapshots: dict[str, Any]) -> int | None:
 
 def trace_record(c: Console, snapshots: dict[str, Any]) -> dict[str, Any]:
     """The record's `trace` from a parsed console and the record's `snapshots`."""
-    return summarize(
+    out = summarize(
         c.trace_lines,
         stats=c.trace_stats,
         complete=c.trace_end,
         passes=pass_bounds(c.run_uptime, c.passes),
         written_back=_written_back(snapshots),
     )
+    if c.pool_samples:
+        out["pool"] = {"columns": list(POOL_COLUMNS),
+                       "samples": [[round(s[0], 3), *map(int, s[1:])] for s in c.pool_samples]}
+    return out

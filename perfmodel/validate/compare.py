@@ -68,6 +68,12 @@ class MetricSummary:
     # that repeat one configuration (repeat_spread()), and how many pairs.
     repeat_median_abs_rel_diff: float | None = None
     repeat_pairs: int = 0
+    # The floor (repeat_floor()): over the runs that have repeats, the median error of
+    # the mean of a run's other repeats as its prediction, the model's median error on
+    # those same runs, and how many runs.
+    floor_median_abs_rel_error: float | None = None
+    floor_model_median_abs_rel_error: float | None = None
+    floor_runs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -358,18 +364,53 @@ def repeat_spread(groups: Iterable[list[list[Row]]]) -> dict[str, tuple[float, i
     return {m: (statistics.median(d), len(d)) for m, d in diffs.items()}
 
 
+def repeat_floor(
+    groups: Iterable[list[list[Row]]],
+) -> dict[str, tuple[float, float, int]]:
+    """The best any predictor of a configuration can do on its noisy runs, per metric.
+
+    Each run that has repeats (measured != 0) is predicted by the mean of its other
+    repeats, which no model of the configuration can beat on average when runs differ
+    only by chance. Returns (median |mean_others - x| / |x|, the model's median
+    |predicted - x| / |x| on the same runs, how many runs)."""
+    floor: dict[str, list[float]] = {}
+    model: dict[str, list[float]] = {}
+    for rows_of in groups:
+        runs: dict[str, list[Row]] = {}
+        for rows in rows_of:
+            for r in rows:
+                runs.setdefault(r.metric, []).append(r)
+        for metric, rs in runs.items():
+            if len(rs) < 2:
+                continue
+            for i, r in enumerate(rs):
+                if not r.measured:
+                    continue
+                others = statistics.fmean(o.measured for j, o in enumerate(rs) if j != i)
+                floor.setdefault(metric, []).append(abs(others - r.measured) / abs(r.measured))
+                model.setdefault(metric, []).append(
+                    abs(r.predicted - r.measured) / abs(r.measured))
+    return {m: (statistics.median(v), statistics.median(model[m]), len(v))
+            for m, v in floor.items()}
+
+
 def with_repeat_spread(
     summary: dict[str, MetricSummary], comparisons: Iterable[RecordComparison]
 ) -> dict[str, MetricSummary]:
-    """The summary with each metric's repeat spread over the records compared."""
+    """The summary with each metric's repeat spread and floor over the records compared."""
     groups: dict[str, list[list[Row]]] = {}
     for c in comparisons:
         groups.setdefault(configuration_key(c.record), []).append(c.rows)
-    spread = repeat_spread(g for g in groups.values() if len(g) > 1)
+    repeated = [g for g in groups.values() if len(g) > 1]
+    spread = repeat_spread(repeated)
+    floor = repeat_floor(repeated)
     out = {}
     for metric, s in summary.items():
         med, pairs = spread.get(metric, (None, 0))
-        out[metric] = replace(s, repeat_median_abs_rel_diff=med, repeat_pairs=pairs)
+        fl, fm, runs = floor.get(metric, (None, None, 0))
+        out[metric] = replace(s, repeat_median_abs_rel_diff=med, repeat_pairs=pairs,
+                              floor_median_abs_rel_error=fl,
+                              floor_model_median_abs_rel_error=fm, floor_runs=runs)
     return out
 
 

@@ -94,6 +94,7 @@ def summary_table(summary: dict[str, MetricSummary], checks: list[BoundCheck]) -
     t.add_column("median", justify="right")
     t.add_column("max", justify="right")
     t.add_column("repeats", justify="right")
+    t.add_column("floor: repeats / model", justify="right")
     t.add_column("bound", justify="right")
     for name, s in summary.items():
         b = bounds.get(name)
@@ -105,15 +106,22 @@ def summary_table(summary: dict[str, MetricSummary], checks: list[BoundCheck]) -
             bound = f"[{'green' if b.ok else 'red'}]{b.bound:.1%} {'ok' if b.ok else 'FAIL'}[/]"
         rep = ("-" if s.repeat_median_abs_rel_diff is None
                else f"{s.repeat_median_abs_rel_diff:.1%} ({s.repeat_pairs})")
+        floor = "-"
+        if s.floor_median_abs_rel_error is not None and s.floor_model_median_abs_rel_error is not None:
+            floor = (f"{s.floor_median_abs_rel_error:.1%} / "
+                     f"{s.floor_model_median_abs_rel_error:.1%} ({s.floor_runs})")
         t.add_row(name, count, f"[{_err_style(s.median_abs_rel_error)}]{med}[/]", mx, rep,
-                  bound)
+                  floor, bound)
     for b in checks:
         if b.metric not in summary:
-            t.add_row(b.metric, "0", "-", "-", "-", f"[red]{b.bound:.1%} FAIL[/]")
+            t.add_row(b.metric, "0", "-", "-", "-", "-", f"[red]{b.bound:.1%} FAIL[/]")
     t.caption = ("records: with a relative error (measured != 0) of those compared; "
                  "median and max of |predicted - measured| / measured; repeats: the kernel "
                  "against itself, median |a - b| / b over ordered pairs (a, b) of records "
-                 "that repeat one configuration (pairs)")
+                 "that repeat one configuration (pairs); floor: over the runs with repeats, "
+                 "the median error of the mean of a run's other repeats as its prediction, "
+                 "which no model can beat when repeats differ by chance, beside the model's "
+                 "median error on the same runs (runs)")
     t.caption_justify = "left"
     return t
 
