@@ -93,8 +93,11 @@ def list_bundled() -> None:
               help="Fail (exit 1) when METRIC's median |relative error| exceeds FRACTION "
                    "(0.2 or 20%). Repeatable.")
 @click.option("--seed", type=int, help="Random seed for every prediction (default: workload.seed).")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Predict each record with this many seeds from --seed on and compare "
+                   "the mean of each metric.")
 def validate_cmd(records: tuple[str, ...], json_out: str | None, max_errors: tuple[str, ...],
-                 seed: int | None) -> None:
+                 seed: int | None, seeds: int) -> None:
     """Compare measured run records (files or directories of *.json) with the model."""
     from perfmodel.validate.compare import (
         check_bounds,
@@ -108,7 +111,7 @@ def validate_cmd(records: tuple[str, ...], json_out: str | None, max_errors: tup
 
     bounds = parse_bounds(max_errors)
     recs = load_records(records)
-    comparisons = [compare_record(r, seed) for r in recs]
+    comparisons = [compare_record(r, seed, seeds) for r in recs]
     summary = summarize({c.record.id: c.rows for c in comparisons})
     summary = with_repeat_spread(summary, comparisons)
     checks = check_bounds(summary, bounds)

@@ -20,6 +20,7 @@ from perfmodel.validate.compare import (
     Row,
     check_bounds,
     compare,
+    compare_record,
     configuration_key,
     expand_paths,
     load_records,
@@ -104,6 +105,28 @@ def test_predict_simulates_the_record_scenario(lab_result: Result) -> None:
 def test_predict_accepts_a_path_and_a_seed() -> None:
     sc, hw = prepare(LAB)
     assert sc.workload.processes[0].footprint == 96 << 20 and hw.name == "xeon-2s-nvme"
+
+
+def test_compare_record_averages_predictions_over_seeds() -> None:
+    """--seeds 2: each metric's prediction is the mean of seeds 1 and 2, and its errors
+    follow from that mean; the record says how many seeds it averages."""
+    rec = load_record(LAB)
+    one, two = compare_record(rec, 1), compare_record(rec, 2)
+    both = compare_record(rec, 1, seeds=2)
+    assert both.seeds == 2 and both.to_dict()["seeds"] == 2 and one.seeds == 1
+    by_two = {r.metric: r for r in two.rows}
+    differ = 0
+    for r1, rb in zip(one.rows, both.rows, strict=True):
+        assert rb.metric == r1.metric and rb.measured == r1.measured
+        mean = (r1.predicted + by_two[r1.metric].predicted) / 2
+        assert rb.predicted == pytest.approx(mean)
+        assert rb.abs_error == pytest.approx(mean - r1.measured)
+        if r1.measured:
+            assert rb.rel_error == pytest.approx((mean - r1.measured) / r1.measured)
+        differ += r1.predicted != by_two[r1.metric].predicted
+    assert differ > 0  # the seeds do give different runs
+    with pytest.raises(ValueError, match="seeds must be at least 1"):
+        compare_record(rec, 1, seeds=0)
 
 
 @pytest.mark.parametrize(
@@ -397,6 +420,7 @@ def test_validate_cli_passes_within_bounds(capsys: pytest.CaptureFixture[str]) -
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["ok"] is True and doc["records"][0]["seed"] == 1
+    assert doc["records"][0]["seeds"] == 1
 
 
 @pytest.mark.parametrize(
@@ -405,6 +429,7 @@ def test_validate_cli_passes_within_bounds(capsys: pytest.CaptureFixture[str]) -
         (["--max-error", "zswpot=0.1"], "unknown metric 'zswpot'"),
         (["--max-error", "zswpout"], "expected METRIC=FRACTION"),
         (["--seed", "x"], "'x' is not a valid integer"),
+        (["--seeds", "0"], "0 is not in the range x>=1"),
     ],
 )
 def test_validate_cli_bad_options(

@@ -476,6 +476,8 @@ class RecordComparison:
     rows: list[Row]
     unmodelled: list[str]
     notes: list[str]
+    # Predictions are the mean over this many seeds from result.seed on.
+    seeds: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         rec = self.record
@@ -489,6 +491,7 @@ class RecordComparison:
             "hardware": self.result.hardware,
             "model_kernel": self.result.kernel_release,
             "seed": self.result.seed,
+            "seeds": self.seeds,
             "truncated": self.result.truncated,
             "notes": self.notes,
             "unmodelled": self.unmodelled,
@@ -510,11 +513,33 @@ def load_records(paths: Iterable[str | Path]) -> list[RunRecord]:
     return records
 
 
-def compare_record(record: RunRecord, seed: int | None = None) -> RecordComparison:
+def compare_record(
+    record: RunRecord, seed: int | None = None, seeds: int = 1
+) -> RecordComparison:
+    """The record against the model. With seeds > 1 each metric's prediction is the mean
+    over seeds seed, seed + 1, ... (seed: workload.seed): where reclaim and the shrink
+    work race, one run of the model varies from seed to seed as the kernel varies from
+    run to run, and the mean is the model's expected value. The result shown is the
+    first seed's."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1 (got {seeds})")
     result = predict(record, seed)
-    return RecordComparison(
-        record, result, compare(record, result), unmodelled(record, result), notes(record)
-    )
+    rows = compare(record, result)
+    if seeds > 1:
+        first = seed if seed is not None else prepare(record)[0].workload.seed
+        sums = {r.metric: r.predicted for r in rows}
+        for k in range(1, seeds):
+            for r in compare(record, predict(record, first + k)):
+                if r.metric in sums:
+                    sums[r.metric] += r.predicted
+        rows = [_with_prediction(r, sums[r.metric] / seeds) for r in rows]
+    return RecordComparison(record, result, rows, unmodelled(record, result), notes(record),
+                            seeds)
+
+
+def _with_prediction(row: Row, value: float) -> Row:
+    rel = (value - row.measured) / row.measured if row.measured != 0 else None
+    return replace(row, predicted=value, rel_error=rel, abs_error=value - row.measured)
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,16 @@ def _err_style(rel: float | None) -> str:
     return "green" if a <= 0.1 else "yellow" if a <= 0.3 else "red"
 
 
+def _seeds(first: int, n: int) -> str:
+    return f"seed {first}" if n == 1 else f"mean of seeds {first}-{first + n - 1}"
+
+
 def record_table(c: RecordComparison) -> Table:
     rec, res = c.record, c.result
     t = Table(
         title=f"{rec.id}  [dim]({rec.path}: {rec.source}/{rec.host.accel}, kernel "
         f"{rec.kernel.release}; model {res.scenario} on {res.hardware}, kernel "
-        f"{res.kernel_release}, seed {res.seed})[/dim]",
+        f"{res.kernel_release}, {_seeds(res.seed, c.seeds)})[/dim]",
         title_justify="left",
     )
     t.add_column("metric", style="bold", no_wrap=True)
