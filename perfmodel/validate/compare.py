@@ -528,11 +528,13 @@ def compare_record(
     if seeds > 1:
         first = seed if seed is not None else prepare(record)[0].workload.seed
         sums = {r.metric: r.predicted for r in rows}
+        counts = dict.fromkeys(sums, 1)
         for k in range(1, seeds):
             for r in compare(record, predict(record, first + k)):
                 if r.metric in sums:
                     sums[r.metric] += r.predicted
-        rows = [_with_prediction(r, sums[r.metric] / seeds) for r in rows]
+                    counts[r.metric] += 1
+        rows = [_with_prediction(r, sums[r.metric] / counts[r.metric]) for r in rows]
     return RecordComparison(record, result, rows, unmodelled(record, result), notes(record),
                             seeds)
 
