@@ -357,6 +357,17 @@ def test_bounds_parse_and_check() -> None:
     assert not check_bounds(s, {"zswpout": 0.15})[0].ok
     assert not checks["pswpin"].ok and "not compared" in checks["pswpin"].reason
     assert not checks["zswpwb"].ok and "measured 0" in checks["zswpwb"].reason
+    assert "floor" not in check_bounds(s, {"zswpout": 0.15})[0].reason
+    # A bound below the kernel's own floor says so.
+    floored = {"zswpout": dataclasses.replace(
+        s["zswpout"], floor_median_abs_rel_error=0.3, floor_model_median_abs_rel_error=0.25,
+        floor_runs=17)}
+    assert check_bounds(floored, {"zswpout": 0.15})[0].reason == (
+        "median |error| 20.0% is over the bound 15.0%; the kernel's own floor is 30.0% (the "
+        "mean of a run's repeats as its prediction; the model gets 25.0% on the same 17 runs)")
+    # A floor under the bound: the model has room to meet it, and the reason is the plain one.
+    low = {"zswpout": dataclasses.replace(floored["zswpout"], floor_median_abs_rel_error=0.1)}
+    assert "floor" not in check_bounds(low, {"zswpout": 0.15})[0].reason
 
 
 def test_directories_expand_to_sorted_json(tmp_path: Path) -> None:
