@@ -353,15 +353,20 @@ def repeat_spread(groups: Iterable[list[list[Row]]]) -> dict[str, tuple[float, i
     repeats (b != 0), and the number of pairs. Each group holds the rows of its records."""
     diffs: dict[str, list[float]] = {}
     for rows_of in groups:
-        values: dict[str, list[float]] = {}
-        for rows in rows_of:
-            for r in rows:
-                values.setdefault(r.metric, []).append(r.measured)
-        for metric, vals in values.items():
-            for a, b in itertools.permutations(vals, 2):
+        for metric, rs in _by_metric(rows_of).items():
+            for a, b in itertools.permutations([r.measured for r in rs], 2):
                 if b:
                     diffs.setdefault(metric, []).append(abs(a - b) / abs(b))
     return {m: (statistics.median(d), len(d)) for m, d in diffs.items()}
+
+
+def _by_metric(rows_of: list[list[Row]]) -> dict[str, list[Row]]:
+    """One group's rows (a list per record) regrouped by metric, records in order."""
+    out: dict[str, list[Row]] = {}
+    for rows in rows_of:
+        for r in rows:
+            out.setdefault(r.metric, []).append(r)
+    return out
 
 
 def repeat_floor(
@@ -376,11 +381,7 @@ def repeat_floor(
     floor: dict[str, list[float]] = {}
     model: dict[str, list[float]] = {}
     for rows_of in groups:
-        runs: dict[str, list[Row]] = {}
-        for rows in rows_of:
-            for r in rows:
-                runs.setdefault(r.metric, []).append(r)
-        for metric, rs in runs.items():
+        for metric, rs in _by_metric(rows_of).items():
             if len(rs) < 2:
                 continue
             for i, r in enumerate(rs):
