@@ -211,7 +211,7 @@ def test_console_snapshot_values() -> None:
     last = con.snapshot_record([s for s in c.snaps if s.label == "pass"][-1])
     assert set(last) == {
         "t_s", "debugfs_zswap", "vmstat", "meminfo", "memory_stat", "numastat", "nr_zspages",
-        "cpu_ticks",
+        "pcp", "cpu_ticks",
     }
     assert last["debugfs_zswap"]["stored_pages"] > 0
     assert last["debugfs_zswap"]["pool_total_size"] > 0
@@ -251,6 +251,30 @@ def test_console_workload_cpu_pages() -> None:
     w = con.workload_record(con.parse_console(text))
     assert w["passes"][0]["cpu_pages"] == [160, 40]
     assert w["passes"][0]["accesses"] == 200
+
+
+def test_console_snapshot_pcp() -> None:
+    """usemem prints /proc/zoneinfo whole; the snapshot keeps each CPU's per-CPU list
+    count per node. A console without it (older runs) gives None."""
+    text = "\n".join([
+        '@@SNAP {"label":"pass","pass":0,"t_s":1.5}',
+        "@@FILE /proc/zoneinfo",
+        "Node 0, zone    DMA32",
+        "  pagesets",
+        "    cpu: 0",
+        "              count: 61",
+        "              high:  422",
+        "    cpu: 1",
+        "              count: 386",
+        "Node 1, zone    DMA32",
+        "  pagesets",
+        "    cpu: 0",
+        "              count: 262",
+        "@@ENDSNAP",
+    ])
+    snap = con.snapshot_record(con.parse_console(text).snaps[0])
+    assert snap["pcp"] == {"node0": {"cpu0": 61, "cpu1": 386}, "node1": {"cpu0": 262}}
+    assert con.snapshot_record(_sample().snaps[0])["pcp"] is None
 
 
 def test_console_escapes_and_kernel_lines() -> None:

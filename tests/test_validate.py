@@ -36,7 +36,11 @@ from perfmodel.validate.compare import (
     with_repeat_spread,
 )
 from perfmodel.validate.record import load_record, measured, parse_record, save_record
-from perfmodel.validate.snapshot import SnapshotReader, parse_zoneinfo_zspages
+from perfmodel.validate.snapshot import (
+    SnapshotReader,
+    parse_zoneinfo_pcp,
+    parse_zoneinfo_zspages,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "records"
@@ -532,9 +536,59 @@ def fake_tree(root: Path, debugfs: bool = False, cgroup: bool = True) -> tuple[P
     return proc, sysfs
 
 
+# As 6.12 prints a zone's per-CPU lists (trimmed).
+ZONEINFO_PCP = """Node 0, zone      DMA
+  pages free     3840
+  pagesets
+    cpu: 0
+              count: 3
+              high:  0
+              batch: 1
+  vm stats threshold: 4
+    cpu: 1
+              count: 0
+              high:  0
+              batch: 1
+  vm stats threshold: 4
+  node_unreclaimable:  0
+Node 0, zone    DMA32
+  pages free     512
+  pagesets
+    cpu: 0
+              count: 61
+              high:  422
+              batch: 31
+  vm stats threshold: 24
+    cpu: 1
+              count: 386
+              high:  422
+              batch: 31
+  vm stats threshold: 24
+  node_unreclaimable:  0
+  start_pfn:           4096
+Node 1, zone    DMA32
+  pages free     480
+  pagesets
+    cpu: 0
+              count: 262
+              high:  407
+              batch: 31
+  vm stats threshold: 24
+    cpu: 1
+              count: 67
+              high:  407
+              batch: 31
+"""
+
+
 def test_zoneinfo_parsing() -> None:
     assert parse_zoneinfo_zspages(ZONEINFO) == {"node0": 40, "node1": 2}
     assert parse_zoneinfo_zspages("Node 0, zone DMA\n  pages free 1\n") is None
+    # Per-CPU list counts, summed over a node's zones; start_pfn and the thresholds
+    # are not counts.
+    assert parse_zoneinfo_pcp(ZONEINFO_PCP) == {
+        "node0": {"cpu0": 64, "cpu1": 386}, "node1": {"cpu0": 262, "cpu1": 67}}
+    assert parse_zoneinfo_pcp(ZONEINFO) is None
 
 
 def test_collect_true_on_a_fake_host(tmp_path: Path) -> None:

@@ -229,6 +229,8 @@ static void snapshot(const struct opts *o, const char *label, int pass, double t
         cat_file(path);
     }
     zspages_per_node();
+    /* Whole, for the per-CPU lists' counts (pagesets), parsed on the host. */
+    cat_file("/proc/zoneinfo");
     if (o->cgroup) {
         snprintf(path, sizeof(path), "%s/memory.stat", o->cgroup);
         cat_file(path);

@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from perfmodel.validate.snapshot import parse_zoneinfo_pcp
+
 # printk lines carry a timestamp; they can land inside a file block.
 _KMSG = re.compile(r"^\s*\[\s*\d+\.\d+\]")
 # A tag may follow unterminated firmware or kernel output on the same line.
@@ -209,6 +211,7 @@ def snapshot_record(s: Snap) -> dict[str, Any]:
     memory_stat: dict[str, int] | None = None
     numastat: dict[str, dict[str, int]] = {}
     nr_zspages: dict[str, int] | None = None
+    pcp: dict[str, dict[str, int]] | None = None
     cpu_ticks: dict[str, int] | None = None
     for path, lines in s.files.items():
         if path.startswith("/sys/kernel/debug/zswap/"):
@@ -223,6 +226,8 @@ def snapshot_record(s: Snap) -> dict[str, Any]:
             numastat[path.split("/")[-2]] = _pairs(lines)
         elif path == "nr_zspages":
             nr_zspages = _pairs(lines)
+        elif path == "/proc/zoneinfo":
+            pcp = parse_zoneinfo_pcp("\n".join(lines))
         elif path.endswith("/memory.stat"):
             memory_stat = _pairs(lines)
         elif path == "/proc/stat" and lines:
@@ -235,6 +240,7 @@ def snapshot_record(s: Snap) -> dict[str, Any]:
         "memory_stat": memory_stat,
         "numastat": numastat,
         "nr_zspages": nr_zspages,
+        "pcp": pcp,
         "cpu_ticks": cpu_ticks,
     }
 

@@ -105,6 +105,8 @@ class Snapshot(_RecordModel):
     memory_stat: dict[str, int] | None
     numastat: dict[str, dict[str, int]]
     nr_zspages: dict[str, int] | None
+    # Free pages on each CPU's per-CPU lists, per node (zoneinfo pagesets); newer runs.
+    pcp: dict[str, dict[str, int]] | None = None
     # /proc/stat's cpu line in USER_HZ ticks (user, system, irq, softirq, ...); newer runs.
     cpu_ticks: dict[str, int] | None = None
 

@@ -82,6 +82,32 @@ def parse_zoneinfo_zspages(text: str) -> dict[str, int] | None:
     return out or None
 
 
+def parse_zoneinfo_pcp(text: str) -> dict[str, dict[str, int]] | None:
+    """Free pages held on each CPU's per-CPU lists, per node: zoneinfo's pagesets
+    `count`, summed over the node's zones. None when zoneinfo lists no pagesets."""
+    out: dict[str, dict[str, int]] = {}
+    node: str | None = None
+    cpu: str | None = None
+    for line in text.splitlines():
+        m = _ZONE_RE.match(line)
+        if m:
+            node, cpu = f"node{m.group(1)}", None
+            continue
+        parts = line.split()
+        if node is None or len(parts) != 2:
+            continue
+        try:
+            v = int(parts[1])
+        except ValueError:
+            continue
+        if parts[0] == "cpu:":
+            cpu = f"cpu{v}"
+        elif parts[0] == "count:" and cpu is not None:
+            per = out.setdefault(node, {})
+            per[cpu] = per.get(cpu, 0) + v
+    return out or None
+
+
 @dataclass
 class SnapshotReader:
     """Reads counters below `proc` and `sys`; collects what it could not read in `missing`."""
@@ -288,6 +314,10 @@ class SnapshotReader:
                 out[f"node{idx}"] = _parse_pairs(text)
         return out
 
+    def pcp(self) -> dict[str, dict[str, int]] | None:
+        text = self._optional(self.proc / "zoneinfo", "zoneinfo")
+        return None if text is None else parse_zoneinfo_pcp(text)
+
     def nr_zspages(self) -> dict[str, int] | None:
         text = self._optional(self.proc / "zoneinfo", "zoneinfo")
         if text is None:
@@ -310,4 +340,5 @@ class SnapshotReader:
             "memory_stat": self.memory_stat(),
             "numastat": self.numastat(),
             "nr_zspages": self.nr_zspages(),
+            "pcp": self.pcp(),
         }
