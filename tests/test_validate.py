@@ -784,6 +784,13 @@ def test_configuration_key_groups_repeats_of_a_run() -> None:
     assert a.memory.ram_bytes != h2.memory.ram_bytes
     for other in ("612-lz4-p5-seq", "612-lz4-p20-seq-numa", "61-lz4-p20-seq"):
         assert configuration_key(load_record(runs / f"{other}.json")) != configuration_key(a)
+    # A run made before kernel.workqueue_default_affinity_scope existed repeats one that
+    # echoes its default.
+    old = load_record(runs / "612-lz4-p20-seq-numa-cpu0.json")
+    new = load_record(ROOT / "validation" / "repeats" / "612-lz4-p20-seq-numa-cpu0-b.json")
+    assert "workqueue_default_affinity_scope" not in old.scenario["kernel"]
+    assert new.scenario["kernel"]["workqueue_default_affinity_scope"] == "cache"
+    assert configuration_key(old) == configuration_key(new)
 
 
 def test_summary_carries_the_repeat_spread() -> None:

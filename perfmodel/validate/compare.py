@@ -334,14 +334,16 @@ def configuration_key(record: RunRecord) -> str:
     release, machine and zswap parameters. The machine of a lab run is the guest
     (_LAB_GUEST); of another run, every host fact but times (keys ending in _s).
     MemTotal, and what follows from it (min_free_kbytes), differs slightly between
-    boots, so it is left out."""
+    boots, so it is left out. The scenario is compared with its defaults filled in, so
+    a record made before a setting existed matches one that echoes its default."""
     facts = record.host.model_dump()
     if record.source == "lab":
         host = {k: facts.get(k) for k in _LAB_GUEST}
     else:
         host = {k: v for k, v in facts.items() if not k.endswith("_s")}
+    scenario = _validate_scenario(record).model_dump(mode="json", by_alias=True)
     return json.dumps(
-        [record.scenario, record.hardware, record.kernel.release, host,
+        [scenario, record.hardware, record.kernel.release, host,
          record.zswap_parameters],
         sort_keys=True, default=str,
     )
