@@ -620,6 +620,7 @@ def test_collect_true_on_a_fake_host(tmp_path: Path) -> None:
     assert before.numastat["node1"] == {"numa_hit": 50, "numa_miss": 5, "local_node": 45,
                                         "other_node": 5}
     assert before.nr_zspages == {"node0": 40, "node1": 2}
+    assert before.pcp is None  # this zoneinfo lists no pagesets
     assert before.debugfs_zswap == {}
     assert rec.snapshots.passes == [] and rec.workload.passes == []
     assert rec.workload.latency_us is None

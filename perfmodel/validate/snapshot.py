@@ -314,15 +314,12 @@ class SnapshotReader:
                 out[f"node{idx}"] = _parse_pairs(text)
         return out
 
-    def pcp(self) -> dict[str, dict[str, int]] | None:
-        text = self._optional(self.proc / "zoneinfo", "zoneinfo")
-        return None if text is None else parse_zoneinfo_pcp(text)
-
-    def nr_zspages(self) -> dict[str, int] | None:
+    def zoneinfo(self) -> tuple[dict[str, int] | None, dict[str, dict[str, int]] | None]:
+        """(nr_zspages, pcp) from one read of /proc/zoneinfo."""
         text = self._optional(self.proc / "zoneinfo", "zoneinfo")
         if text is None:
-            return None
-        return parse_zoneinfo_zspages(text)
+            return None, None
+        return parse_zoneinfo_zspages(text), parse_zoneinfo_pcp(text)
 
     def memory_stat(self) -> dict[str, int] | None:
         if self.cgroup_dir is None:
@@ -332,6 +329,7 @@ class SnapshotReader:
 
     def snapshot(self, t_s: float) -> dict[str, Any]:
         """One Snapshot of the run record format, as a plain dict."""
+        zspages, pcp = self.zoneinfo()
         return {
             "t_s": float(t_s),
             "debugfs_zswap": self.debugfs_zswap(),
@@ -339,6 +337,6 @@ class SnapshotReader:
             "meminfo": parse_meminfo(self._required(self.proc / "meminfo")),
             "memory_stat": self.memory_stat(),
             "numastat": self.numastat(),
-            "nr_zspages": self.nr_zspages(),
-            "pcp": self.pcp(),
+            "nr_zspages": zspages,
+            "pcp": pcp,
         }
